@@ -1,0 +1,250 @@
+//! Request and response types of the Live Stars JSON API.
+//!
+//! These are plain serde types, shared by the server and the admin console. They carry no
+//! behaviour and pull in no database or chain code, so the console stays light. With the
+//! `openapi` feature (the server enables it) every type also derives its OpenAPI schema.
+#![forbid(unsafe_code)]
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::{IntoParams, ToSchema};
+
+/// The body of every error response: a stable machine-readable `error` code in snake_case and a
+/// human-readable `message`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    /// Machine-readable kind, e.g. `invalid_json`, `username_taken`, `forbidden`.
+    pub error: String,
+    /// Explanation for humans; wording may change, the code does not.
+    pub message: String,
+}
+
+/// The role of an account. A viewer may become a model; admins are created from the CLI.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Model,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Model => "model",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Sign-up: a username and a password, nothing else. No e-mail, no personal data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignUpRequest {
+    /// 3 to 30 characters: lower-case ASCII letters, digits and `_`, starting with a letter.
+    #[cfg_attr(feature = "openapi", schema(example = "alice"))]
+    pub username: String,
+    /// 8 to 256 characters.
+    #[cfg_attr(feature = "openapi", schema(example = "correct horse battery"))]
+    pub password: String,
+}
+
+/// Sign-in with username and password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// An account as its owner sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A fresh session. The token also arrives as an HttpOnly cookie `livestars_session`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Session {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub account: Account,
+}
+
+/// A model's public profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Profile {
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub tags: Vec<String>,
+    /// BCP 47 primary language subtags, e.g. `en`, `pt`.
+    pub languages: Vec<String>,
+    /// Path of the avatar image, absent when none was uploaded.
+    pub avatar_url: Option<String>,
+    pub room_id: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A partial profile update by its owner; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    /// 1 to 60 characters.
+    pub display_name: Option<String>,
+    /// Up to 2000 characters.
+    pub bio: Option<String>,
+    /// Up to 10 tags of 1 to 24 characters: lower-case letters, digits, `-`.
+    pub tags: Option<Vec<String>>,
+    /// Up to 5 two- or three-letter lower-case language codes.
+    pub languages: Option<Vec<String>>,
+}
+
+/// Whether a room is listed and whether it is showing.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RoomStatus {
+    Offline,
+    Live,
+    Private,
+}
+
+impl RoomStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomStatus::Offline => "offline",
+            RoomStatus::Live => "live",
+            RoomStatus::Private => "private",
+        }
+    }
+}
+
+/// A model's room.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Room {
+    pub id: i64,
+    pub model: String,
+    pub display_name: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub languages: Vec<String>,
+    pub status: RoomStatus,
+    /// Signed-in viewers present now.
+    pub viewer_count: i32,
+    /// Anonymous guests present now.
+    pub guest_count: i32,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// A room's title and tags, set by its model; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RoomUpdate {
+    /// Up to 120 characters.
+    pub title: Option<String>,
+    /// Same rules as profile tags.
+    pub tags: Option<Vec<String>>,
+}
+
+/// Starting a show: public (`live`, the default) or `private`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StartShow {
+    pub status: Option<RoomStatus>,
+}
+
+/// The published ranking score of a room and every input and term, so anyone can recompute it.
+/// See `docs/ranking.md` for the formula.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScoreComponents {
+    /// Signed-in viewers now.
+    pub viewers: i32,
+    /// Anonymous guests now (each weighs 0.25).
+    pub guests: i32,
+    /// Distinct tippers in the last 30 minutes.
+    pub distinct_tippers_30m: i64,
+    /// LIVE tipped in the last 30 minutes, each tipper capped.
+    pub tipped_live_30m: f64,
+    /// Age of the model's account in days.
+    pub account_age_days: f64,
+    /// Minutes since the show started.
+    pub minutes_live: f64,
+    /// ln(1 + viewers + 0.25·guests)
+    pub audience: f64,
+    /// 1.5·ln(1 + distinct tippers)
+    pub tippers: f64,
+    /// ln(1 + tipped/50)
+    pub tips: f64,
+    /// 1.5·max(0, 1 − age/14): the new-model boost.
+    pub newcomer: f64,
+    /// exp(−minutes/15): the freshly-started boost.
+    pub fresh: f64,
+}
+
+/// A directory entry: the room, its score and the score's parts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RankedRoom {
+    pub room: Room,
+    pub score: f64,
+    pub components: ScoreComponents,
+}
+
+/// One page of the directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DirectoryPage {
+    pub rooms: Vec<RankedRoom>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Version of the ranking formula the scores were computed with.
+    pub formula: String,
+}
+
+/// Filters and paging of `GET /api/rooms`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema, IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryQuery {
+    /// Only rooms carrying this tag.
+    pub tag: Option<String>,
+    /// Only rooms whose model speaks this language.
+    pub language: Option<String>,
+    /// `live` (default), `private` or `offline`.
+    pub status: Option<RoomStatus>,
+    /// From `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100, default 50.
+    pub limit: Option<u32>,
+}
+
+/// Instance health and identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}

@@ -1,0 +1,287 @@
+//! Accounts without personal data: a username and an argon2id password hash, a role, and
+//! sessions. A session token is 256 random bits shown to the client once; only its SHA-256 is
+//! stored, so a copy of the database cannot be used to sign in.
+//!
+//! Roles: everyone signs up as a `viewer`; a viewer may become a `model` (which creates her
+//! profile and room); `admin` accounts are created from the command line only.
+
+mod names;
+
+pub use names::{Password, Username};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use livestars_api::Role;
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::{profiles, rooms, sessions, users};
+use crate::db::{is_unique_violation, now, DbConnection, DbError};
+
+/// What can go wrong with accounts and sessions.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    InvalidUsername(String),
+    #[error("{0}")]
+    InvalidPassword(String),
+    #[error("username is already taken")]
+    UsernameTaken,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    RoleConflict(&'static str),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for AccountError {
+    fn from(e: diesel::result::Error) -> Self {
+        AccountError::Db(DbError::Query(e))
+    }
+}
+
+/// An account row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        match self.role.as_str() {
+            "admin" => Role::Admin,
+            "model" => Role::Model,
+            _ => Role::Viewer,
+        }
+    }
+
+    pub fn to_api(&self) -> livestars_api::Account {
+        livestars_api::Account {
+            id: self.id,
+            username: self.username.clone(),
+            role: self.role(),
+            created_at: self.created_at.and_utc(),
+        }
+    }
+}
+
+/// The kind of a bearer token: a sign-in session, or a long-lived admin API token from the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Session,
+    AdminApi,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Session => "session",
+            TokenKind::AdminApi => "admin_api",
+        }
+    }
+}
+
+/// Hash a password with argon2id (the crate's default parameters: 19 MiB, 2 passes). CPU-heavy:
+/// call from a blocking thread.
+pub fn hash_password(password: &Password) -> Result<String, AccountError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| AccountError::Hashing(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hashing(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hashing(e.to_string()))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash no password matches, verified against when the username is unknown so that a
+/// wrong username costs the same time as a wrong password (no account enumeration by timing).
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let random = hex::encode(new_secret());
+        Password::parse(&random)
+            .ok()
+            .and_then(|p| hash_password(&p).ok())
+            .unwrap_or_default()
+    })
+}
+
+fn new_secret() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    // The OS RNG failing is not recoverable for a server that issues credentials.
+    getrandom::fill(&mut bytes).expect("operating system random number generator failed");
+    bytes
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Create a viewer account. `password_hash` comes from [`hash_password`] (done before, outside
+/// the transaction, because it is slow).
+pub fn create_user(
+    conn: &mut DbConnection,
+    username: &Username,
+    password_hash: &str,
+    role: Role,
+) -> Result<User, AccountError> {
+    let taken: i64 = users::table
+        .filter(users::username.eq(username.as_str()))
+        .count()
+        .get_result(conn)?;
+    if taken > 0 {
+        return Err(AccountError::UsernameTaken);
+    }
+    let created_at = now();
+    let id: i64 = diesel::insert_into(users::table)
+        .values((
+            users::username.eq(username.as_str()),
+            users::password_hash.eq(password_hash),
+            users::role.eq(role.as_str()),
+            users::created_at.eq(created_at),
+        ))
+        .returning(users::id)
+        .get_result(conn)
+        .map_err(|e| {
+            // A concurrent sign-up with the same name lost the race at the unique index.
+            if is_unique_violation(&e) {
+                AccountError::UsernameTaken
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(User {
+        id,
+        username: username.as_str().to_string(),
+        role: role.as_str().to_string(),
+        created_at,
+    })
+}
+
+/// Check a username and password. Blocking (argon2).
+pub fn check_credentials(
+    conn: &mut DbConnection,
+    username: &str,
+    password: &str,
+) -> Result<User, AccountError> {
+    let found: Option<(User, String)> = users::table
+        .filter(users::username.eq(username))
+        .select((User::as_select(), users::password_hash))
+        .first(conn)
+        .optional()?;
+    match found {
+        Some((user, hash)) if verify_password(password, &hash) => Ok(user),
+        Some(_) => Err(AccountError::BadCredentials),
+        None => {
+            verify_password(password, dummy_hash());
+            Err(AccountError::BadCredentials)
+        }
+    }
+}
+
+/// Issue a token for `user`; returns the token (shown once) and its expiry.
+pub fn issue_token(
+    conn: &mut DbConnection,
+    user_id: i64,
+    kind: TokenKind,
+    lifetime: Option<Duration>,
+) -> Result<(String, Option<NaiveDateTime>), AccountError> {
+    let token = hex::encode(new_secret());
+    let created_at = now();
+    let expires_at = lifetime.map(|d| created_at + d);
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::token_hash.eq(token_hash(&token)),
+            sessions::user_id.eq(user_id),
+            sessions::kind.eq(kind.as_str()),
+            sessions::created_at.eq(created_at),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok((token, expires_at))
+}
+
+/// The account behind a bearer token, if the token exists and has not expired.
+pub fn authenticate(conn: &mut DbConnection, token: &str) -> Result<User, AccountError> {
+    let t = now();
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash(token)))
+        .filter(
+            sessions::expires_at
+                .is_null()
+                .or(sessions::expires_at.gt(t)),
+        )
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AccountError::Unauthenticated)
+}
+
+/// End the session of `token`. Returns whether it existed.
+pub fn revoke_token(conn: &mut DbConnection, token: &str) -> Result<bool, AccountError> {
+    let n = diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash(token))))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// A viewer becomes a model: her role changes and her profile and (offline) room are created.
+pub fn become_model(conn: &mut DbConnection, user: &User) -> Result<User, AccountError> {
+    let current: String = users::table.find(user.id).select(users::role).first(conn)?;
+    match current.as_str() {
+        "viewer" => {}
+        "model" => {
+            return Err(AccountError::RoleConflict(
+                "this account is already a model",
+            ))
+        }
+        _ => {
+            return Err(AccountError::RoleConflict(
+                "admin accounts cannot become models; sign up a separate account",
+            ))
+        }
+    }
+    let t = now();
+    diesel::update(users::table.find(user.id))
+        .set(users::role.eq(Role::Model.as_str()))
+        .execute(conn)?;
+    diesel::insert_into(profiles::table)
+        .values((
+            profiles::user_id.eq(user.id),
+            profiles::display_name.eq(&user.username),
+            profiles::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    diesel::insert_into(rooms::table)
+        .values((
+            rooms::user_id.eq(user.id),
+            rooms::title.eq(""),
+            rooms::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    Ok(User {
+        role: Role::Model.as_str().to_string(),
+        ..user.clone()
+    })
+}

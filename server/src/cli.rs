@@ -1,0 +1,159 @@
+//! The `livestars` command line: serve, migrate, config check, admin create.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use livestars_api::Role;
+
+use crate::accounts::{self, Password, TokenKind, Username};
+use crate::config::Config;
+use crate::db::Db;
+use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(name = "livestars", version, about = "Live Stars instance server")]
+pub struct Cli {
+    /// TOML configuration file [default: ./livestars.toml if it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and files [env: LIVESTARS_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the instance (migrates the database first).
+    Serve {
+        /// ADDRESS:PORT to listen on [env: LIVESTARS_BIND] [default: 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR:PORT")]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Administration from the command line.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted); exit 1 if it is invalid.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account and print its admin API token (shown only this once).
+    Create {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+impl Cli {
+    /// The configuration with command-line flags applied on top of file and environment.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Command::Serve {
+            bind: Some(bind), ..
+        } = &self.command
+        {
+            config.bind = bind.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn open_db(config: &Config) -> anyhow::Result<Db> {
+    Ok(Db::open(&config.database()?, 2)?)
+}
+
+/// Run the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.load_config()?;
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            print!("{}", config.to_redacted_toml());
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = tokio::task::spawn_blocking(move || open_db(&config)).await??;
+            println!("database is up to date ({})", db.backend().as_str());
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { username },
+        } => {
+            let token =
+                tokio::task::spawn_blocking(move || create_admin(&config, &username)).await??;
+            println!("{token}");
+            eprintln!("admin created; the line above is its admin API token, shown only once");
+            Ok(())
+        }
+        Command::Serve { .. } => serve(config).await,
+    }
+}
+
+fn create_admin(config: &Config, username: &str) -> anyhow::Result<String> {
+    let username = Username::parse(username).map_err(anyhow::Error::msg)?;
+    let db = open_db(config)?;
+    // Admins sign in with their API token; the password is random and never shown.
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let password = Password::parse(&hex::encode(secret)).map_err(anyhow::Error::msg)?;
+    let hash = accounts::hash_password(&password)?;
+    let token = db.write_blocking(|conn| {
+        let user = accounts::create_user(conn, &username, &hash, Role::Admin)?;
+        let (token, _) = accounts::issue_token(conn, user.id, TokenKind::AdminApi, None)?;
+        Ok::<_, accounts::AccountError>(token)
+    })?;
+    Ok(token)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let backend = config.database()?;
+    let app = Application::build(config.clone()).await?;
+    let host = config
+        .bind_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".into());
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    println!("Live Stars listening on http://{host}:{}", app.port());
+    tracing::info!(
+        port = app.port(),
+        database = match backend {
+            crate::config::DatabaseTarget::Sqlite(_) => "sqlite",
+            crate::config::DatabaseTarget::Postgres(_) => "postgres",
+        },
+        "started"
+    );
+    app.run_until_stopped().await?;
+    Ok(())
+}

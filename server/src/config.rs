@@ -1,0 +1,366 @@
+//! Configuration: built-in defaults, then a TOML file, then `LIVESTARS_*` environment variables.
+//!
+//! One typed [`Config`] comes out, validated as a whole. Unknown keys in the file are rejected, so a
+//! typo is an error rather than a silently ignored setting. Secrets (the database URL may carry a
+//! password) live in [`Secret`], which never prints its contents.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting of an instance. Each field is documented in `docs/operator-guide.md`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP server binds (`LIVESTARS_BIND`).
+    pub bind: String,
+    /// Where the embedded SQLite database and other files live (`LIVESTARS_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` to run on PostgreSQL, `sqlite://PATH` for an explicit SQLite file; empty
+    /// means SQLite at `<data_dir>/livestars.db` (`LIVESTARS_DATABASE_URL`).
+    pub database_url: Secret,
+    /// The URL the public reaches this instance at (`LIVESTARS_PUBLIC_URL`); defaults to
+    /// `http://<bind>`. Session cookies are `Secure` when it is https.
+    pub public_url: String,
+    /// Number of HTTP worker threads; 0 means one per CPU core (`LIVESTARS_WORKERS`).
+    pub workers: usize,
+    /// Database connections in the pool (`LIVESTARS_DB_POOL_SIZE`).
+    pub db_pool_size: u32,
+    /// Largest JSON request body in bytes (`LIVESTARS_MAX_JSON_BYTES`).
+    pub max_json_bytes: usize,
+    /// Largest avatar image in bytes (`LIVESTARS_MAX_AVATAR_BYTES`).
+    pub max_avatar_bytes: usize,
+    /// Lifetime of a sign-in session in days (`LIVESTARS_SESSION_DAYS`).
+    pub session_days: u32,
+    /// Log filter, e.g. `info` or `livestars_server=debug` (`LIVESTARS_LOG`).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: Secret::default(),
+            public_url: String::new(),
+            workers: 0,
+            db_pool_size: 8,
+            max_json_bytes: 64 * 1024,
+            max_avatar_bytes: 2 * 1024 * 1024,
+            session_days: 30,
+            log: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, reported to the operator with the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Which database the instance runs on, decided from the URL scheme (never by trial).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Config {
+    /// Load defaults ← file ← environment. `file` is the `--config` argument; without it
+    /// `./livestars.toml` is read when it exists.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Config::load`], with the environment given explicitly (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let default_file = Path::new("livestars.toml");
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_file.exists() => Some(default_file.to_path_buf()),
+            None => None,
+        };
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
+                    path,
+                    message: e.message().to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        for (key, value) in env {
+            config.apply_env(&key, value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, key: &str, value: String) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(key: &'static str, v: &str) -> Result<T, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError::Invalid {
+                key,
+                message: format!("{v:?} is not a valid number"),
+            })
+        }
+        match key {
+            "LIVESTARS_BIND" => self.bind = value,
+            "LIVESTARS_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "LIVESTARS_DATABASE_URL" => self.database_url = Secret(value),
+            "LIVESTARS_PUBLIC_URL" => self.public_url = value,
+            "LIVESTARS_WORKERS" => self.workers = num("LIVESTARS_WORKERS", &value)?,
+            "LIVESTARS_DB_POOL_SIZE" => self.db_pool_size = num("LIVESTARS_DB_POOL_SIZE", &value)?,
+            "LIVESTARS_MAX_JSON_BYTES" => {
+                self.max_json_bytes = num("LIVESTARS_MAX_JSON_BYTES", &value)?
+            }
+            "LIVESTARS_MAX_AVATAR_BYTES" => {
+                self.max_avatar_bytes = num("LIVESTARS_MAX_AVATAR_BYTES", &value)?
+            }
+            "LIVESTARS_SESSION_DAYS" => self.session_days = num("LIVESTARS_SESSION_DAYS", &value)?,
+            "LIVESTARS_LOG" => self.log = value,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Check every value; the first problem found is returned with its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "data_dir",
+                message: "must not be empty".into(),
+            });
+        }
+        self.database()?;
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: format!("{:?} must start with http:// or https://", self.public_url),
+            });
+        }
+        if self.workers > 256 {
+            return Err(ConfigError::Invalid {
+                key: "workers",
+                message: "at most 256".into(),
+            });
+        }
+        if !(1..=256).contains(&self.db_pool_size) {
+            return Err(ConfigError::Invalid {
+                key: "db_pool_size",
+                message: "between 1 and 256".into(),
+            });
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_json_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "max_json_bytes",
+                message: "between 1024 and 16777216".into(),
+            });
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_avatar_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "max_avatar_bytes",
+                message: "between 1024 and 67108864".into(),
+            });
+        }
+        if !(1..=365).contains(&self.session_days) {
+            return Err(ConfigError::Invalid {
+                key: "session_days",
+                message: "between 1 and 365".into(),
+            });
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "log",
+                message: format!("{:?} is not a valid log filter", self.log),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.bind.parse().map_err(|_| ConfigError::Invalid {
+            key: "bind",
+            message: format!("{:?} is not ADDRESS:PORT, e.g. 127.0.0.1:8080", self.bind),
+        })
+    }
+
+    pub fn database(&self) -> Result<DatabaseTarget, ConfigError> {
+        let url = self.database_url.expose();
+        if url.is_empty() {
+            return Ok(DatabaseTarget::Sqlite(self.data_dir.join("livestars.db")));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(url.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "database_url",
+                    message: "sqlite:// needs a file path".into(),
+                });
+            }
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        Err(ConfigError::Invalid {
+            key: "database_url",
+            message: format!(
+                "{} must start with postgres://, postgresql:// or sqlite://",
+                self.database_url
+            ),
+        })
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.bind)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted: what `livestars config check` prints.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = Secret(self.database_url.to_string());
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// A secret string. `Debug` and `Display` redact it: a URL keeps scheme, user, host and path and
+/// loses its password; anything else becomes `***`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.0;
+        if s.is_empty() {
+            return Ok(());
+        }
+        // scheme://user:password@host/… → scheme://user:***@host/…
+        if let Some((scheme, rest)) = s.split_once("://") {
+            if let Some((userinfo, host)) = rest.rsplit_once('@') {
+                let user = userinfo.split(':').next().unwrap_or("");
+                if userinfo.contains(':') {
+                    return write!(f, "{scheme}://{user}:***@{host}");
+                }
+                return write!(f, "{scheme}://{user}@{host}");
+            }
+            return write!(f, "{scheme}://{rest}");
+        }
+        f.write_str("***")
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nworkers = 3\n").unwrap();
+        let c =
+            Config::load_from(Some(&file), env(&[("LIVESTARS_BIND", "127.0.0.1:9100")])).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:9100");
+        assert_eq!(c.workers, 3);
+    }
+
+    #[test]
+    fn unknown_file_key_is_rejected_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "bnid = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Config::load_from(Some(&file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (k, v, name) in [
+            ("LIVESTARS_BIND", "localhost", "bind"),
+            ("LIVESTARS_WORKERS", "many", "LIVESTARS_WORKERS"),
+            ("LIVESTARS_DATABASE_URL", "mysql://x", "database_url"),
+            ("LIVESTARS_PUBLIC_URL", "example.org", "public_url"),
+            ("LIVESTARS_MAX_JSON_BYTES", "10", "max_json_bytes"),
+        ] {
+            let err = Config::load_from(None, env(&[(k, v)])).unwrap_err();
+            assert!(err.to_string().contains(name), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("postgres://app:hunter2@db.example/live");
+        assert_eq!(s.to_string(), "postgres://app:***@db.example/live");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let c = Config {
+            database_url: s,
+            ..Config::default()
+        };
+        let shown = c.to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("app:***@db.example"), "{shown}");
+        assert_eq!(Secret::new("plain-token").to_string(), "***");
+    }
+
+    #[test]
+    fn database_target_from_scheme() {
+        let c = Config::default();
+        assert_eq!(
+            c.database().unwrap(),
+            DatabaseTarget::Sqlite(PathBuf::from("./data/livestars.db"))
+        );
+        let c = Config {
+            database_url: Secret::new("postgresql://u@h/d"),
+            ..Config::default()
+        };
+        assert!(matches!(c.database().unwrap(), DatabaseTarget::Postgres(_)));
+    }
+}

@@ -1,0 +1,252 @@
+//! Database access: one diesel schema over SQLite (the embedded default) and PostgreSQL.
+//!
+//! [`DbConnection`] is a diesel `MultiConnection`; the backend is chosen from the configured URL's
+//! scheme, never by trying one after the other (that would hide the real connection error).
+//! All database work is blocking and runs on tokio's blocking pool through [`Db::read`] and
+//! [`Db::write`], never on the async executor threads. Every write runs in one transaction.
+//!
+//! SQLite allows one writer at a time; [`Db::write`] serialises this process's writers behind a
+//! mutex, so a deferred transaction never has to upgrade its read snapshot against a concurrent
+//! writer (which SQLite refuses with `SQLITE_BUSY_SNAPSHOT` instead of waiting).
+
+pub mod schema;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DatabaseTarget;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which backend an instance runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Failure of the storage layer itself (as opposed to a domain rule).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database connection: {0}")]
+    Connection(String),
+    #[error("database query: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database migration: {0}")]
+    Migration(String),
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+/// Opens connections of the configured backend; SQLite connections get their pragmas here.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    target: DatabaseTarget,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.target {
+            DatabaseTarget::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // WAL: readers never block the writer; busy_timeout: wait for another process's
+                // write lock instead of failing; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        std::thread::panicking()
+    }
+}
+
+pub type Conn = PooledConnection<Manager>;
+
+/// The instance's database: a connection pool and what is known about its backend.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    backend: Backend,
+    /// Held by writers on SQLite (see the module docs); `None` on PostgreSQL.
+    write_lock: Option<Arc<std::sync::Mutex<()>>>,
+}
+
+impl Db {
+    /// Connect (creating the SQLite file and its directory if needed) and apply pending
+    /// migrations. Blocking: call it from a blocking context or before the server starts.
+    pub fn open(target: &DatabaseTarget, pool_size: u32) -> Result<Db, DbError> {
+        let backend = match target {
+            DatabaseTarget::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        DbError::Connection(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                Backend::Sqlite
+            }
+            DatabaseTarget::Postgres(_) => Backend::Postgres,
+        };
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager {
+                target: target.clone(),
+            })
+            .map_err(|e| DbError::Connection(e.to_string()))?;
+        let db = Db {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(Default::default),
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A pooled connection, blocking until one is free.
+    pub fn conn(&self) -> Result<Conn, DbError> {
+        self.pool
+            .get()
+            .map_err(|e| DbError::Connection(e.to_string()))
+    }
+
+    /// Apply pending migrations of the backend in use.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.conn()?;
+        let applied = match &mut *conn {
+            DbConnection::Postgres(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        }
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(applied)
+    }
+
+    /// Revert every migration (tests check that down migrations work).
+    pub fn revert_all(&self) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        match &mut *conn {
+            DbConnection::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+            DbConnection::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        }
+        .map_err(|e| DbError::Migration(e.to_string()))
+    }
+
+    /// Run read-only work on the blocking pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(DbError::Join(e.to_string())))?
+    }
+
+    /// Run `f` in one transaction on the blocking pool: all of it commits, or nothing does.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|e| E::from(DbError::Join(e.to_string())))?
+    }
+
+    /// [`Db::write`] for callers already off the async threads (CLI, tests, benches).
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
+    {
+        let _guard = self
+            .write_lock
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        conn.transaction(f)
+    }
+}
+
+/// The current time in UTC, at the microsecond precision both backends store.
+pub fn now() -> NaiveDateTime {
+    truncate_micros(Utc::now().naive_utc())
+}
+
+pub fn truncate_micros(t: NaiveDateTime) -> NaiveDateTime {
+    let nanos = t.nanosecond();
+    t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
+}
+
+/// Whether `e` is a unique-constraint violation (a duplicate key), on either backend.
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Open a SQLite database file for tools (used by tests and benches).
+pub fn open_sqlite(path: &Path) -> Result<Db, DbError> {
+    Db::open(&DatabaseTarget::Sqlite(path.to_path_buf()), 4)
+}

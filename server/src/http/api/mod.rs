@@ -1,0 +1,60 @@
+//! The public JSON API under `/api`. Each handler is annotated for the OpenAPI document.
+
+pub mod accounts;
+pub mod profiles;
+pub mod rooms;
+
+use actix_web::{web, HttpResponse};
+use livestars_api::Health;
+
+use super::AppState;
+
+pub fn scope() -> actix_web::Scope {
+    // One resource per path, so a wrong method gets 405 (with `Allow`) rather than 404.
+    web::scope("/api")
+        .service(web::resource("/health").route(web::get().to(health)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi_json)))
+        .service(web::resource("/accounts").route(web::post().to(accounts::sign_up)))
+        .service(web::resource("/sessions").route(web::post().to(accounts::sign_in)))
+        .service(web::resource("/sessions/current").route(web::delete().to(accounts::sign_out)))
+        .service(web::resource("/me").route(web::get().to(accounts::me)))
+        .service(web::resource("/me/model").route(web::post().to(accounts::become_model)))
+        .service(
+            web::resource("/profiles/{username}")
+                .route(web::get().to(profiles::get))
+                .route(web::patch().to(profiles::update)),
+        )
+        .service(
+            web::resource("/profiles/{username}/avatar")
+                .route(web::get().to(profiles::avatar))
+                .route(web::put().to(profiles::set_avatar)),
+        )
+        .service(web::resource("/rooms").route(web::get().to(rooms::directory)))
+        .service(
+            web::resource("/rooms/{id}")
+                .route(web::get().to(rooms::get))
+                .route(web::patch().to(rooms::update)),
+        )
+        .service(web::resource("/rooms/{id}/start").route(web::post().to(rooms::start)))
+        .service(web::resource("/rooms/{id}/stop").route(web::post().to(rooms::stop)))
+}
+
+/// Liveness and the database backend in use.
+#[utoipa::path(get, path = "/api/health", tag = "instance",
+    responses((status = 200, description = "The instance is up", body = Health)))]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        database: state.db.backend().as_str().into(),
+    })
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "instance",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi_json.to_string())
+}

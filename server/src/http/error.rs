@@ -1,0 +1,177 @@
+//! The one error type at the HTTP boundary. Every failure leaves as a status code and
+//! `{"error": "<snake_case code>", "message": "…"}`. Module errors map here once; internal
+//! causes are logged and never sent to the client.
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use livestars_api::ErrorBody;
+
+use crate::accounts::AccountError;
+use crate::db::DbError;
+use crate::profiles::ProfileError;
+use crate::rooms::RoomError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// An internal failure: the cause goes to the log, the client gets a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; it has been logged",
+        )
+    }
+
+    /// The error for a status produced outside our handlers (routing, method, payload limits).
+    pub fn from_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed here"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported_media_type", "unsupported content type")
+            }
+            s if s.is_server_error() => ("internal", "internal error"),
+            _ => ("bad_request", "bad request"),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: self.code.to_string(),
+            message: self.message.clone(),
+        })
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        use AccountError::*;
+        let msg = e.to_string();
+        match e {
+            InvalidUsername(_) => ApiError::bad_request("invalid_username", msg),
+            InvalidPassword(_) => ApiError::bad_request("invalid_password", msg),
+            UsernameTaken => ApiError::new(StatusCode::CONFLICT, "username_taken", msg),
+            BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", msg),
+            Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", msg),
+            Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            RoleConflict(_) => ApiError::new(StatusCode::CONFLICT, "role_conflict", msg),
+            Hashing(_) | Db(_) => ApiError::internal(msg),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(e: ProfileError) -> Self {
+        use ProfileError::*;
+        let msg = e.to_string();
+        match e {
+            NotFound | NoAvatar => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            Invalid { .. } => ApiError::bad_request("invalid_field", msg),
+            UnsupportedImage => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image", msg)
+            }
+            TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
+            }
+            Db(_) => ApiError::internal(msg),
+        }
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        use RoomError::*;
+        let msg = e.to_string();
+        match e {
+            NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            Invalid { .. } => ApiError::bad_request("invalid_field", msg),
+            InvalidCursor => ApiError::bad_request("invalid_cursor", msg),
+            Db(_) => ApiError::internal(msg),
+        }
+    }
+}
+
+/// Map the JSON extractor's failures: syntax, shape, size and content type.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match &err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        E::Deserialize(e) if e.is_data() => ApiError::bad_request("invalid_request", e.to_string()),
+        E::Deserialize(e) => ApiError::bad_request("invalid_json", e.to_string()),
+        _ => ApiError::bad_request("invalid_json", err.to_string()),
+    }
+}
+
+/// Middleware hook: an error response that is not JSON yet (routing, 405, payload limits from
+/// actix itself) is replaced by our JSON error body with the same status.
+pub fn jsonify_error<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let (req, _) = res.into_parts();
+    let mut body = ApiError::from_status(status).error_response();
+    if let Some(allow) = allow {
+        body.headers_mut().insert(header::ALLOW, allow);
+    }
+    let res: ServiceResponse<EitherBody<B, BoxBody>> =
+        ServiceResponse::new(req, body).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}

@@ -1,0 +1,66 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the API types.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Live Stars instance API",
+        description = "JSON API of a Live Stars instance. Errors are `{\"error\": code, \"message\": text}`; see docs/api.md.",
+        license(name = "AGPL-3.0-only")
+    ),
+    paths(
+        api::health,
+        api::openapi_json,
+        api::accounts::sign_up,
+        api::accounts::sign_in,
+        api::accounts::sign_out,
+        api::accounts::me,
+        api::accounts::become_model,
+        api::profiles::get,
+        api::profiles::update,
+        api::profiles::avatar,
+        api::profiles::set_avatar,
+        api::rooms::directory,
+        api::rooms::get,
+        api::rooms::update,
+        api::rooms::start,
+        api::rooms::stop,
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "instance", description = "Health and this document"),
+        (name = "accounts", description = "Sign-up, sessions, roles"),
+        (name = "profiles", description = "Model profiles and avatars"),
+        (name = "rooms", description = "Rooms, shows and the ranked directory"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::http::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The document as JSON text.
+pub fn render() -> String {
+    ApiDoc::openapi()
+        .to_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"openapi\",\"message\":\"{e}\"}}"))
+}

@@ -1,0 +1,17 @@
+//! The Live Stars instance server: a library with a thin `livestars` binary.
+//!
+//! The concepts live in modules named after them: [`accounts`], [`profiles`], [`rooms`],
+//! [`db`], [`config`]; [`http`] maps them to routes; [`startup`] builds a running instance.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod profiles;
+pub mod rooms;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

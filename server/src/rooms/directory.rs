@@ -1,0 +1,251 @@
+//! The room directory: rooms of one status, ranked by the published formula, filtered by tag
+//! and language, paged with an opaque keyset cursor.
+//!
+//! Reading the directory is the hottest path of an instance, so it is served from two small
+//! caches that live at most [`TTL`]: a ranked snapshot per status, and the serialized bytes of
+//! each distinct page. Any room change made through this process invalidates both at once;
+//! changes made by another process on the same PostgreSQL show within [`TTL`].
+//!
+//! Cursor: the (score, room id) of the last room on the page. The order is score descending,
+//! then id ascending; the next page starts strictly after that position. Scores move between
+//! requests (audiences change, boosts decay), so a room may move across a page boundary while a
+//! client pages; it is never duplicated within one page.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDateTime, Utc};
+use livestars_api::{DirectoryPage, DirectoryQuery, RankedRoom, RoomStatus};
+
+use super::ranking::{self, Inputs};
+use super::{with_status, RoomError, RoomRecord};
+use crate::db::Db;
+
+/// How long a snapshot or a rendered page may be served.
+pub const TTL: Duration = Duration::from_secs(1);
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 100;
+/// Bound on rendered pages kept; the page cache is emptied when it fills.
+const MAX_PAGES: usize = 1024;
+
+struct Snapshot {
+    generation: u64,
+    built: Instant,
+    rooms: Arc<Vec<RankedRoom>>,
+}
+
+struct Page {
+    generation: u64,
+    built: Instant,
+    body: Body,
+}
+
+/// Rendered JSON, shared between requests without copying.
+pub type Body = Arc<[u8]>;
+
+/// The directory of one instance.
+#[derive(Default)]
+pub struct Directory {
+    generation: AtomicU64,
+    snapshots: Mutex<HashMap<RoomStatus, Snapshot>>,
+    pages: Mutex<HashMap<String, Page>>,
+}
+
+impl Directory {
+    /// Forget everything cached: a room changed.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// One page of the directory as JSON bytes.
+    pub async fn page(&self, db: &Db, q: &DirectoryQuery) -> Result<Body, RoomError> {
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(RoomError::Invalid {
+                field: "limit",
+                message: format!("between 1 and {MAX_LIMIT}"),
+            });
+        }
+        let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+        let status = q.status.unwrap_or(RoomStatus::Live);
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{limit}",
+            status.as_str(),
+            q.tag.as_deref().unwrap_or(""),
+            q.language.as_deref().unwrap_or(""),
+            q.cursor.as_deref().unwrap_or(""),
+        );
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some(body) = self.cached_page(&key, generation) {
+            return Ok(body);
+        }
+        let ranked = self.snapshot(db, status, generation).await?;
+        let page = paginate(&ranked, q, after, limit as usize);
+        let body: Body = serde_json::to_vec(&page)
+            .map_err(|e| RoomError::Invalid {
+                field: "directory",
+                message: e.to_string(),
+            })?
+            .into();
+        let mut pages = lock(&self.pages);
+        if pages.len() >= MAX_PAGES {
+            pages.clear();
+        }
+        pages.insert(
+            key,
+            Page {
+                generation,
+                built: Instant::now(),
+                body: body.clone(),
+            },
+        );
+        Ok(body)
+    }
+
+    fn cached_page(&self, key: &str, generation: u64) -> Option<Body> {
+        let pages = lock(&self.pages);
+        let p = pages.get(key)?;
+        (p.generation == generation && p.built.elapsed() < TTL).then(|| p.body.clone())
+    }
+
+    async fn snapshot(
+        &self,
+        db: &Db,
+        status: RoomStatus,
+        generation: u64,
+    ) -> Result<Arc<Vec<RankedRoom>>, RoomError> {
+        {
+            let snaps = lock(&self.snapshots);
+            if let Some(s) = snaps.get(&status) {
+                if s.generation == generation && s.built.elapsed() < TTL {
+                    return Ok(s.rooms.clone());
+                }
+            }
+        }
+        let records = db.read(move |conn| with_status(conn, status)).await?;
+        let ranked = Arc::new(rank(records, Utc::now().naive_utc()));
+        lock(&self.snapshots).insert(
+            status,
+            Snapshot {
+                generation,
+                built: Instant::now(),
+                rooms: ranked.clone(),
+            },
+        );
+        Ok(ranked)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a cache lock leaves at worst a stale cache entry.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Score and order rooms at time `now`.
+pub fn rank(records: Vec<RoomRecord>, now: NaiveDateTime) -> Vec<RankedRoom> {
+    let mut ranked: Vec<RankedRoom> = records
+        .into_iter()
+        .map(|r| {
+            let age_days = (now - r.account_created_at).num_seconds() as f64 / 86_400.0;
+            let minutes_live = r
+                .room
+                .started_at
+                .map(|s| (now - s.naive_utc()).num_milliseconds() as f64 / 60_000.0);
+            // Tips do not exist yet: U and T are zero until the ledger provides them.
+            let (score, components) = ranking::score(&Inputs {
+                viewers: r.room.viewer_count,
+                guests: r.room.guest_count,
+                distinct_tippers_30m: 0,
+                tipped_live_30m: 0.0,
+                account_age_days: age_days,
+                minutes_live,
+            });
+            RankedRoom {
+                room: r.room,
+                score,
+                components,
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.room.id.cmp(&b.room.id))
+    });
+    ranked
+}
+
+fn is_after(r: &RankedRoom, (score, id): (f64, i64)) -> bool {
+    r.score < score || (r.score == score && r.room.id > id)
+}
+
+fn paginate(
+    ranked: &[RankedRoom],
+    q: &DirectoryQuery,
+    after: Option<(f64, i64)>,
+    limit: usize,
+) -> DirectoryPage {
+    let mut rooms: Vec<RankedRoom> = ranked
+        .iter()
+        .filter(|r| after.is_none_or(|c| is_after(r, c)))
+        .filter(|r| q.tag.as_ref().is_none_or(|t| r.room.tags.contains(t)))
+        .filter(|r| {
+            q.language
+                .as_ref()
+                .is_none_or(|l| r.room.languages.contains(l))
+        })
+        .take(limit + 1)
+        .cloned()
+        .collect();
+    let next_cursor = if rooms.len() > limit {
+        rooms.truncate(limit);
+        rooms.last().map(|r| make_cursor(r.score, r.room.id))
+    } else {
+        None
+    };
+    DirectoryPage {
+        rooms,
+        next_cursor,
+        formula: ranking::FORMULA.to_string(),
+    }
+}
+
+fn make_cursor(score: f64, id: i64) -> String {
+    format!("{:016x}.{id}", score.to_bits())
+}
+
+fn parse_cursor(s: &str) -> Result<(f64, i64), RoomError> {
+    let (bits, id) = s.split_once('.').ok_or(RoomError::InvalidCursor)?;
+    if bits.len() != 16 {
+        return Err(RoomError::InvalidCursor);
+    }
+    let bits = u64::from_str_radix(bits, 16).map_err(|_| RoomError::InvalidCursor)?;
+    let id: i64 = id.parse().map_err(|_| RoomError::InvalidCursor)?;
+    let score = f64::from_bits(bits);
+    if !score.is_finite() {
+        return Err(RoomError::InvalidCursor);
+    }
+    Ok((score, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_exactly() {
+        let s = 3.141_592_653_589_793_f64;
+        assert_eq!(parse_cursor(&make_cursor(s, 42)).unwrap(), (s, 42));
+        for bad in [
+            "",
+            "x",
+            "zzzzzzzzzzzzzzzz.1",
+            "7ff8000000000000.1",
+            "0000000000000000.x",
+        ] {
+            assert!(parse_cursor(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Rooms: every model has exactly one. A room is `offline`, `live` (public show) or `private`.
+//! Only its model changes a room or starts and stops her show.
+//!
+//! The directory ([`directory`]) lists rooms in the order of the published ranking formula
+//! ([`ranking`]).
+
+pub mod directory;
+pub mod ranking;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use livestars_api::{Room, RoomStatus, RoomUpdate};
+
+use crate::accounts::User;
+use crate::db::schema::{profiles, rooms, users};
+use crate::db::{now, DbConnection, DbError};
+use crate::profiles::{join_list, parse_tags, split_list, ProfileError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("no such room")]
+    NotFound,
+    #[error("only the room's model can do this")]
+    Forbidden,
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the cursor is not one this directory handed out")]
+    InvalidCursor,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for RoomError {
+    fn from(e: diesel::result::Error) -> Self {
+        RoomError::Db(DbError::Query(e))
+    }
+}
+
+impl From<ProfileError> for RoomError {
+    fn from(e: ProfileError) -> Self {
+        match e {
+            ProfileError::Invalid { field, message } => RoomError::Invalid { field, message },
+            ProfileError::Db(e) => RoomError::Db(e),
+            ProfileError::NotFound => RoomError::NotFound,
+            other => RoomError::Invalid {
+                field: "room",
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+pub fn parse_status(s: &str) -> RoomStatus {
+    match s {
+        "live" => RoomStatus::Live,
+        "private" => RoomStatus::Private,
+        _ => RoomStatus::Offline,
+    }
+}
+
+/// A room with what the directory needs to rank it.
+#[derive(Debug, Clone)]
+pub struct RoomRecord {
+    pub room: Room,
+    pub account_created_at: NaiveDateTime,
+}
+
+type RoomRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i32,
+    i32,
+    Option<NaiveDateTime>,
+    NaiveDateTime,
+);
+
+fn from_row(r: RoomRow) -> RoomRecord {
+    let (
+        id,
+        model,
+        display_name,
+        title,
+        tags,
+        languages,
+        status,
+        viewers,
+        guests,
+        started,
+        created,
+    ) = r;
+    RoomRecord {
+        room: Room {
+            id,
+            model,
+            display_name,
+            title,
+            tags: split_list(&tags),
+            languages: split_list(&languages),
+            status: parse_status(&status),
+            viewer_count: viewers,
+            guest_count: guests,
+            started_at: started.map(|t| t.and_utc()),
+        },
+        account_created_at: created,
+    }
+}
+
+macro_rules! room_query {
+    () => {
+        rooms::table
+            .inner_join(users::table)
+            .inner_join(profiles::table.on(profiles::user_id.eq(rooms::user_id)))
+            .select((
+                rooms::id,
+                users::username,
+                profiles::display_name,
+                rooms::title,
+                rooms::tags,
+                profiles::languages,
+                rooms::status,
+                rooms::viewer_count,
+                rooms::guest_count,
+                rooms::started_at,
+                users::created_at,
+            ))
+    };
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> Result<Room, RoomError> {
+    room_query!()
+        .filter(rooms::id.eq(id))
+        .first::<RoomRow>(conn)
+        .optional()?
+        .map(|r| from_row(r).room)
+        .ok_or(RoomError::NotFound)
+}
+
+/// All rooms with `status`, for the directory.
+pub fn with_status(
+    conn: &mut DbConnection,
+    status: RoomStatus,
+) -> Result<Vec<RoomRecord>, RoomError> {
+    Ok(room_query!()
+        .filter(rooms::status.eq(status.as_str()))
+        .load::<RoomRow>(conn)?
+        .into_iter()
+        .map(from_row)
+        .collect())
+}
+
+fn check_owner(conn: &mut DbConnection, id: i64, actor: &User) -> Result<(), RoomError> {
+    let owner: Option<i64> = rooms::table
+        .find(id)
+        .select(rooms::user_id)
+        .first(conn)
+        .optional()?;
+    match owner {
+        None => Err(RoomError::NotFound),
+        Some(o) if o == actor.id => Ok(()),
+        Some(_) => Err(RoomError::Forbidden),
+    }
+}
+
+/// Change title and tags. The whole update is validated before anything is written.
+pub fn update(
+    conn: &mut DbConnection,
+    id: i64,
+    actor: &User,
+    upd: &RoomUpdate,
+) -> Result<Room, RoomError> {
+    check_owner(conn, id, actor)?;
+    let title = match &upd.title {
+        Some(t) => {
+            let t = t.trim();
+            if t.chars().count() > 120 || t.chars().any(char::is_control) {
+                return Err(RoomError::Invalid {
+                    field: "title",
+                    message: "at most 120 characters, no control characters".into(),
+                });
+            }
+            Some(t.to_string())
+        }
+        None => None,
+    };
+    let tags = upd
+        .tags
+        .as_deref()
+        .map(|t| parse_tags("tags", t))
+        .transpose()?;
+    let target = rooms::table.find(id);
+    if let Some(t) = title {
+        diesel::update(target)
+            .set(rooms::title.eq(t))
+            .execute(conn)?;
+    }
+    if let Some(t) = tags {
+        diesel::update(target)
+            .set(rooms::tags.eq(join_list(&t)))
+            .execute(conn)?;
+    }
+    diesel::update(target)
+        .set(rooms::updated_at.eq(now()))
+        .execute(conn)?;
+    get(conn, id)
+}
+
+/// Start (or switch between public and private) the show. A running show keeps its start time.
+pub fn start(
+    conn: &mut DbConnection,
+    id: i64,
+    actor: &User,
+    status: RoomStatus,
+) -> Result<Room, RoomError> {
+    check_owner(conn, id, actor)?;
+    if status == RoomStatus::Offline {
+        return Err(RoomError::Invalid {
+            field: "status",
+            message: "a show starts as live or private; use stop to go offline".into(),
+        });
+    }
+    let current = get(conn, id)?;
+    let t = now();
+    let started = current.started_at.map(|s| s.naive_utc()).unwrap_or(t);
+    diesel::update(rooms::table.find(id))
+        .set((
+            rooms::status.eq(status.as_str()),
+            rooms::started_at.eq(Some(started)),
+            rooms::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    get(conn, id)
+}
+
+/// End the show: the room goes offline and its audience counts reset.
+pub fn stop(conn: &mut DbConnection, id: i64, actor: &User) -> Result<Room, RoomError> {
+    check_owner(conn, id, actor)?;
+    diesel::update(rooms::table.find(id))
+        .set((
+            rooms::status.eq(RoomStatus::Offline.as_str()),
+            rooms::started_at.eq(None::<NaiveDateTime>),
+            rooms::viewer_count.eq(0),
+            rooms::guest_count.eq(0),
+            rooms::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    get(conn, id)
+}

@@ -1,0 +1,269 @@
+//! One harness for the API tests: a real server on 127.0.0.1:0 over a fresh, migrated database
+//! of the chosen backend (a temporary SQLite file, or a PostgreSQL database with a unique name
+//! that is dropped afterwards). Logs are quiet unless `TEST_LOG` is set.
+//!
+//! PostgreSQL is found at `LIVESTARS_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`). If it is unreachable the PostgreSQL tests fail: they
+//! are never skipped silently.
+
+use std::sync::Once;
+
+use diesel::{Connection, RunQueryDsl};
+use livestars_server::config::{DatabaseTarget, Secret};
+use livestars_server::db::Db;
+use livestars_server::{Application, Config};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub config: Config,
+    handle: actix_web::dev::ServerHandle,
+    _dir: tempfile::TempDir,
+    pg_db: Option<(String, String)>,
+}
+
+static TRACING: Once = Once::new();
+
+fn pg_base() -> String {
+    std::env::var("LIVESTARS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+fn unique_name() -> String {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).expect("random");
+    format!("ls_test_{}", hex::encode(b))
+}
+
+fn create_pg_database(name: &str) -> String {
+    let base = pg_base();
+    let mut admin = diesel::pg::PgConnection::establish(&format!("{base}/postgres"))
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is required for these tests: {e}"));
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .expect("create test database");
+    format!("{base}/{name}")
+}
+
+pub fn drop_pg_database(name: &str) {
+    let base = pg_base();
+    if let Ok(mut admin) = diesel::pg::PgConnection::establish(&format!("{base}/postgres")) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin);
+    }
+}
+
+/// A fresh configuration and database target of `backend` in a new temporary directory.
+pub fn fresh_config(backend: Backend) -> (Config, tempfile::TempDir, Option<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        bind: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        workers: 1,
+        db_pool_size: 4,
+        ..Config::default()
+    };
+    let mut pg_name = None;
+    if backend == Backend::Postgres {
+        let name = unique_name();
+        config.database_url = Secret::new(create_pg_database(&name));
+        pg_name = Some(name);
+    }
+    (config, dir, pg_name)
+}
+
+pub fn open_db(config: &Config) -> Db {
+    let target: DatabaseTarget = config.database().expect("database target");
+    Db::open(&target, config.db_pool_size).expect("open and migrate database")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+    let (mut config, dir, pg_name) = fresh_config(backend);
+    tweak(&mut config);
+    let cfg = config.clone();
+    let db = tokio::task::spawn_blocking(move || open_db(&cfg))
+        .await
+        .expect("join");
+    let app = Application::with_db(config.clone(), db.clone()).expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        config,
+        handle,
+        _dir: dir,
+        pg_db: pg_name.map(|n| (n, pg_base())),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop serving; the runtime ends with the test anyway.
+        drop(self.handle.stop(false));
+        if let Some((name, _)) = self.pg_db.take() {
+            drop_pg_database(&name);
+        }
+    }
+}
+
+/// A signed-in user as the tests drive it.
+pub struct User {
+    pub username: String,
+    pub token: String,
+    pub id: i64,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut r = self.client.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value, token: &str) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .json(body)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut r = self.client.get(self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    pub async fn post_empty(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sign up and sign in a viewer.
+    pub async fn viewer(&self, username: &str) -> User {
+        let password = "a long enough password";
+        let r = self
+            .post_json(
+                "/api/accounts",
+                &json!({"username": username, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 201, "sign-up of {username}");
+        let r = self
+            .post_json(
+                "/api/sessions",
+                &json!({"username": username, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 200, "sign-in of {username}");
+        let v: Value = r.json().await.expect("session json");
+        User {
+            username: username.to_string(),
+            token: v["token"].as_str().expect("token").to_string(),
+            id: v["account"]["id"].as_i64().expect("id"),
+        }
+    }
+
+    /// A viewer who became a model; returns her and her room id.
+    pub async fn model(&self, username: &str) -> (User, i64) {
+        let u = self.viewer(username).await;
+        let r = self.post_empty("/api/me/model", &u.token).await;
+        assert_eq!(r.status(), 200, "become model");
+        let p: Value = self
+            .get(&format!("/api/profiles/{username}"), None)
+            .await
+            .json()
+            .await
+            .expect("profile");
+        let room = p["room_id"].as_i64().expect("room id");
+        (u, room)
+    }
+}
+
+/// Assert an error response: status and error code; returns the body.
+pub async fn assert_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+    let v: Value = r.json().await.expect("error json");
+    assert_eq!(v["error"], code, "error body {v}");
+    assert!(
+        v["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {v}"
+    );
+    v
+}
+
+/// Generate one test per backend for each named `async fn(TestApp)` in the calling module.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
