@@ -133,7 +133,6 @@ impl Drop for TestApp {
 
 /// A signed-in user as the tests drive it.
 pub struct User {
-    pub username: String,
     pub token: String,
     pub id: i64,
 }
@@ -204,7 +203,6 @@ impl TestApp {
         assert_eq!(r.status(), 200, "sign-in of {username}");
         let v: Value = r.json().await.expect("session json");
         User {
-            username: username.to_string(),
             token: v["token"].as_str().expect("token").to_string(),
             id: v["account"]["id"].as_i64().expect("id"),
         }

@@ -1,1 +1,10 @@
+//! HTTP API tests: every test runs against a real server on both SQLite and PostgreSQL.
+
 mod helpers;
+
+mod accounts;
+mod errors;
+mod migrations;
+mod openapi;
+mod profiles;
+mod rooms;
