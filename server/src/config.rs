@@ -151,9 +151,10 @@ impl Config {
             });
         }
         self.database()?;
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let scheme_ok = ["http://", "https://"]
+            .iter()
+            .any(|p| self.public_url.starts_with(p));
+        if !self.public_url.is_empty() && !scheme_ok {
             return Err(ConfigError::Invalid {
                 key: "public_url",
                 message: format!("{:?} must start with http:// or https://", self.public_url),

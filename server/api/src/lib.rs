@@ -48,10 +48,21 @@ impl Role {
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
     /// 3 to 30 characters: lower-case ASCII letters, digits and `_`, starting with a letter.
-    #[cfg_attr(feature = "openapi", schema(example = "alice"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            example = "alice",
+            pattern = "^[a-z][a-z0-9_]{2,29}$",
+            min_length = 3,
+            max_length = 30
+        )
+    )]
     pub username: String,
     /// 8 to 256 characters.
-    #[cfg_attr(feature = "openapi", schema(example = "correct horse battery"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "correct horse battery", min_length = 8, max_length = 256)
+    )]
     pub password: String,
 }
 
@@ -106,8 +117,10 @@ pub struct Profile {
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     /// 1 to 60 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 60))]
     pub display_name: Option<String>,
     /// Up to 2000 characters.
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub bio: Option<String>,
     /// Up to 10 tags of 1 to 24 characters: lower-case letters, digits, `-`.
     pub tags: Option<Vec<String>>,
@@ -159,6 +172,7 @@ pub struct Room {
 #[serde(deny_unknown_fields)]
 pub struct RoomUpdate {
     /// Up to 120 characters.
+    #[cfg_attr(feature = "openapi", schema(max_length = 120))]
     pub title: Option<String>,
     /// Same rules as profile tags.
     pub tags: Option<Vec<String>>,
@@ -236,6 +250,7 @@ pub struct DirectoryQuery {
     /// From `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 100, default 50.
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u32>,
 }
 

@@ -22,7 +22,11 @@ fn count_users(app: &TestApp) -> i64 {
 
 async fn sign_up_sign_in_me_sign_out(app: TestApp) {
     let r = app
-        .post_json("/api/accounts", &json!({"username": "alice", "password": "correct horse"}), None)
+        .post_json(
+            "/api/accounts",
+            &json!({"username": "alice", "password": "correct horse"}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 201);
     let acc: Value = r.json().await.unwrap();
@@ -30,7 +34,11 @@ async fn sign_up_sign_in_me_sign_out(app: TestApp) {
     assert_eq!(acc["role"], "viewer");
 
     let r = app
-        .post_json("/api/sessions", &json!({"username": "alice", "password": "correct horse"}), None)
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "alice", "password": "correct horse"}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 200);
     let cookie = r
@@ -57,7 +65,12 @@ async fn sign_up_sign_in_me_sign_out(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_error(app.get("/api/me", Some(&token)).await, 401, "unauthenticated").await;
+    assert_error(
+        app.get("/api/me", Some(&token)).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
     assert_error(app.get("/api/me", None).await, 401, "unauthenticated").await;
 }
 
@@ -86,17 +99,29 @@ async fn cookie_session_works_without_header(app: TestApp) {
 async fn duplicate_username_is_refused_and_changes_nothing(app: TestApp) {
     app.viewer("carol").await;
     let r = app
-        .post_json("/api/accounts", &json!({"username": "carol", "password": "another password"}), None)
+        .post_json(
+            "/api/accounts",
+            &json!({"username": "carol", "password": "another password"}),
+            None,
+        )
         .await;
     assert_error(r, 409, "username_taken").await;
     assert_eq!(count_users(&app), 1);
     // The original password still works; the second one never did.
     let ok = app
-        .post_json("/api/sessions", &json!({"username": "carol", "password": "a long enough password"}), None)
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "carol", "password": "a long enough password"}),
+            None,
+        )
         .await;
     assert_eq!(ok.status(), 200);
     let bad = app
-        .post_json("/api/sessions", &json!({"username": "carol", "password": "another password"}), None)
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "carol", "password": "another password"}),
+            None,
+        )
         .await;
     assert_error(bad, 401, "bad_credentials").await;
 }
@@ -104,11 +129,19 @@ async fn duplicate_username_is_refused_and_changes_nothing(app: TestApp) {
 async fn wrong_password_and_unknown_user_look_the_same(app: TestApp) {
     app.viewer("dave").await;
     let a = app
-        .post_json("/api/sessions", &json!({"username": "dave", "password": "not the password"}), None)
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "dave", "password": "not the password"}),
+            None,
+        )
         .await;
     let a = assert_error(a, 401, "bad_credentials").await;
     let b = app
-        .post_json("/api/sessions", &json!({"username": "nobody", "password": "not the password"}), None)
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "nobody", "password": "not the password"}),
+            None,
+        )
         .await;
     let b = assert_error(b, 401, "bad_credentials").await;
     assert_eq!(a, b);
@@ -119,13 +152,31 @@ async fn wrong_password_and_unknown_user_look_the_same(app: TestApp) {
 
 async fn invalid_sign_up_is_refused_and_stores_nothing(app: TestApp) {
     for (body, code) in [
-        (json!({"username": "Al", "password": "long enough pw"}), "invalid_username"),
-        (json!({"username": "Alice", "password": "long enough pw"}), "invalid_username"),
-        (json!({"username": "al ice", "password": "long enough pw"}), "invalid_username"),
-        (json!({"username": "alice", "password": "short"}), "invalid_password"),
+        (
+            json!({"username": "Al", "password": "long enough pw"}),
+            "invalid_username",
+        ),
+        (
+            json!({"username": "Alice", "password": "long enough pw"}),
+            "invalid_username",
+        ),
+        (
+            json!({"username": "al ice", "password": "long enough pw"}),
+            "invalid_username",
+        ),
+        (
+            json!({"username": "alice", "password": "short"}),
+            "invalid_password",
+        ),
         (json!({"username": "alice"}), "invalid_request"),
-        (json!({"username": "alice", "password": "long enough pw", "email": "a@b.c"}), "invalid_request"),
-        (json!({"username": 5, "password": "long enough pw"}), "invalid_request"),
+        (
+            json!({"username": "alice", "password": "long enough pw", "email": "a@b.c"}),
+            "invalid_request",
+        ),
+        (
+            json!({"username": 5, "password": "long enough pw"}),
+            "invalid_request",
+        ),
     ] {
         let r = app.post_json("/api/accounts", &body, None).await;
         assert_error(r, 400, code).await;
@@ -157,7 +208,12 @@ async fn viewer_becomes_model_once(app: TestApp) {
     assert_eq!(r.status(), 200);
     let acc: Value = r.json().await.unwrap();
     assert_eq!(acc["role"], "model");
-    let p: Value = app.get("/api/profiles/fiona", None).await.json().await.unwrap();
+    let p: Value = app
+        .get("/api/profiles/fiona", None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p["display_name"], "fiona");
     let room: Value = app
         .get(&format!("/api/rooms/{}", p["room_id"]), None)

@@ -21,7 +21,11 @@ async fn malformed_json_is_400(app: TestApp) {
             .send()
             .await
             .unwrap();
-        let code = if body == "{" || body.contains(", }") { "invalid_json" } else { "invalid_request" };
+        let code = if body == "{" || body.contains(", }") {
+            "invalid_json"
+        } else {
+            "invalid_request"
+        };
         assert_error(r, 400, code).await;
     }
 }
@@ -42,19 +46,37 @@ async fn wrong_content_type_is_415(app: TestApp) {
 async fn oversize_body_is_413_and_changes_nothing(app: TestApp) {
     let huge = "x".repeat(app.config.max_json_bytes + 1);
     let r = app
-        .post_json("/api/accounts", &json!({"username": "bigbody", "password": huge}), None)
+        .post_json(
+            "/api/accounts",
+            &json!({"username": "bigbody", "password": huge}),
+            None,
+        )
         .await;
     assert_error(r, 413, "payload_too_large").await;
     let r = app
-        .post_json("/api/sessions", &json!({"username": "bigbody", "password": "long enough pw"}), None)
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "bigbody", "password": "long enough pw"}),
+            None,
+        )
         .await;
     assert_error(r, 401, "bad_credentials").await;
 }
 
 async fn unknown_route_and_wrong_method_are_json(app: TestApp) {
     assert_error(app.get("/api/nothing-here", None).await, 404, "not_found").await;
-    assert_error(app.get("/api/rooms/not-a-number", None).await, 404, "not_found").await;
-    let r = app.client.delete(app.url("/api/rooms")).send().await.unwrap();
+    assert_error(
+        app.get("/api/rooms/not-a-number", None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    let r = app
+        .client
+        .delete(app.url("/api/rooms"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["allow"], "GET");
     assert_error(r, 405, "method_not_allowed").await;
 }

@@ -15,7 +15,10 @@ fn up_down_up(backend: Backend) {
     db.revert_all().expect("down migrations");
     {
         let mut conn = db.conn().unwrap();
-        assert!(users::table.count().get_result::<i64>(&mut *conn).is_err(), "table dropped");
+        assert!(
+            users::table.count().get_result::<i64>(&mut *conn).is_err(),
+            "table dropped"
+        );
     }
     assert!(db.migrate().expect("up again") > 0);
     assert_eq!(db.migrate().expect("idempotent"), 0);

@@ -3,7 +3,10 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::helpers::TestApp;
 
-both_backends!(openapi_document_covers_every_route, health_names_the_backend);
+both_backends!(
+    openapi_document_covers_every_route,
+    health_names_the_backend
+);
 
 /// Every route the server answers, as (method, path). Kept beside the router by review; the
 /// test below proves each one is both served and documented.
@@ -49,11 +52,19 @@ async fn openapi_document_covers_every_route(app: TestApp) {
     for (method, path) in ROUTES {
         let concrete = path.replace("{username}", "nobody").replace("{id}", "1");
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let r = app.client.request(m, app.url(&concrete)).send().await.unwrap();
+        let r = app
+            .client
+            .request(m, app.url(&concrete))
+            .send()
+            .await
+            .unwrap();
         assert_ne!(r.status(), 405, "{method} {path}");
         if r.status() == 404 {
             let v: Value = r.json().await.unwrap();
-            assert_ne!(v["message"], "no such resource", "{method} {path} is not routed");
+            assert_ne!(
+                v["message"], "no such resource",
+                "{method} {path} is not routed"
+            );
         }
     }
     let schemes = &doc["components"]["securitySchemes"];

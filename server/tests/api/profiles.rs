@@ -11,7 +11,8 @@ both_backends!(
     bad_avatars_are_refused,
 );
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 async fn profile(app: &TestApp, name: &str) -> Value {
     app.get(&format!("/api/profiles/{name}"), None)
@@ -44,7 +45,12 @@ async fn owner_edits_profile_and_anyone_reads_it(app: TestApp) {
     let p = profile(&app, "gina").await;
     assert_eq!(p["bio"], "New bio");
     assert_eq!(p["display_name"], "Gina ✨");
-    assert_error(app.get("/api/profiles/nobody", None).await, 404, "not_found").await;
+    assert_error(
+        app.get("/api/profiles/nobody", None).await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 async fn others_cannot_edit(app: TestApp) {
@@ -75,12 +81,21 @@ async fn invalid_update_changes_nothing(app: TestApp) {
     for (body, code) in [
         // A valid field beside an invalid one: neither is applied.
         (json!({"bio": "ok", "tags": ["has space"]}), "invalid_field"),
-        (json!({"bio": "ok", "languages": ["english"]}), "invalid_field"),
+        (
+            json!({"bio": "ok", "languages": ["english"]}),
+            "invalid_field",
+        ),
         (json!({"display_name": ""}), "invalid_field"),
         (json!({"display_name": "x".repeat(61)}), "invalid_field"),
         (json!({"bio": "x".repeat(2001)}), "invalid_field"),
-        (json!({"bio": "ok", "tags": ["a","b","c","d","e","f","g","h","i","j","k"]}), "invalid_field"),
-        (json!({"bio": "ok", "avatar_url": "http://evil"}), "invalid_request"),
+        (
+            json!({"bio": "ok", "tags": ["a","b","c","d","e","f","g","h","i","j","k"]}),
+            "invalid_field",
+        ),
+        (
+            json!({"bio": "ok", "avatar_url": "http://evil"}),
+            "invalid_request",
+        ),
         (json!({"bio": 7}), "invalid_request"),
     ] {
         let r = app.patch_json("/api/profiles/kira", &body, &m.token).await;
@@ -102,7 +117,12 @@ async fn put_avatar(app: &TestApp, name: &str, token: &str, bytes: Vec<u8>) -> r
 
 async fn avatar_upload_and_serve(app: TestApp) {
     let (m, _) = app.model("lena").await;
-    assert_error(app.get("/api/profiles/lena/avatar", None).await, 404, "not_found").await;
+    assert_error(
+        app.get("/api/profiles/lena/avatar", None).await,
+        404,
+        "not_found",
+    )
+    .await;
     // Declared as JPEG, really a PNG: the bytes decide.
     let r = put_avatar(&app, "lena", &m.token, PNG.to_vec()).await;
     assert_eq!(r.status(), 200);
@@ -120,14 +140,44 @@ async fn bad_avatars_are_refused(app: TestApp) {
     let (other, _) = app.model("nora").await;
     let limit = app.config.max_avatar_bytes;
     let exe = b"MZ\x90\0\x03\0\0\0 this is a windows program".to_vec();
-    assert_error(put_avatar(&app, "mia", &m.token, exe).await, 415, "unsupported_image").await;
+    assert_error(
+        put_avatar(&app, "mia", &m.token, exe).await,
+        415,
+        "unsupported_image",
+    )
+    .await;
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>".to_vec();
-    assert_error(put_avatar(&app, "mia", &m.token, svg).await, 415, "unsupported_image").await;
+    assert_error(
+        put_avatar(&app, "mia", &m.token, svg).await,
+        415,
+        "unsupported_image",
+    )
+    .await;
     let mut big = PNG.to_vec();
     big.resize(limit + 1, 0);
-    assert_error(put_avatar(&app, "mia", &m.token, big).await, 413, "payload_too_large").await;
-    assert_error(put_avatar(&app, "mia", &m.token, vec![]).await, 400, "empty_body").await;
-    assert_error(put_avatar(&app, "mia", &other.token, PNG.to_vec()).await, 403, "forbidden").await;
-    assert_error(app.get("/api/profiles/mia/avatar", None).await, 404, "not_found").await;
+    assert_error(
+        put_avatar(&app, "mia", &m.token, big).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert_error(
+        put_avatar(&app, "mia", &m.token, vec![]).await,
+        400,
+        "empty_body",
+    )
+    .await;
+    assert_error(
+        put_avatar(&app, "mia", &other.token, PNG.to_vec()).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.get("/api/profiles/mia/avatar", None).await,
+        404,
+        "not_found",
+    )
+    .await;
     assert_eq!(profile(&app, "mia").await["avatar_url"], Value::Null);
 }

@@ -33,7 +33,8 @@ fn names(page: &Value) -> Vec<String> {
 }
 
 async fn start(app: &TestApp, room: i64, token: &str) -> reqwest::Response {
-    app.post_empty(&format!("/api/rooms/{room}/start"), token).await
+    app.post_empty(&format!("/api/rooms/{room}/start"), token)
+        .await
 }
 
 async fn model_starts_and_stops_her_show(app: TestApp) {
@@ -48,7 +49,11 @@ async fn model_starts_and_stops_her_show(app: TestApp) {
 
     // Switching to private keeps the start time and moves her out of the public listing.
     let r = app
-        .post_json(&format!("/api/rooms/{room}/start"), &json!({"status": "private"}), Some(&m.token))
+        .post_json(
+            &format!("/api/rooms/{room}/start"),
+            &json!({"status": "private"}),
+            Some(&m.token),
+        )
         .await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "private");
@@ -56,7 +61,9 @@ async fn model_starts_and_stops_her_show(app: TestApp) {
     assert!(names(&directory(&app, "").await).is_empty());
     assert_eq!(names(&directory(&app, "?status=private").await), ["olga"]);
 
-    let r = app.post_empty(&format!("/api/rooms/{room}/stop"), &m.token).await;
+    let r = app
+        .post_empty(&format!("/api/rooms/{room}/stop"), &m.token)
+        .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "offline");
@@ -71,10 +78,16 @@ async fn only_the_model_controls_her_room(app: TestApp) {
     let viewer = app.viewer("rex").await;
     for token in [&other.token, &viewer.token] {
         assert_error(start(&app, room, token).await, 403, "forbidden").await;
-        let r = app.post_empty(&format!("/api/rooms/{room}/stop"), token).await;
+        let r = app
+            .post_empty(&format!("/api/rooms/{room}/stop"), token)
+            .await;
         assert_error(r, 403, "forbidden").await;
         let r = app
-            .patch_json(&format!("/api/rooms/{room}"), &json!({"title": "mine now"}), token)
+            .patch_json(
+                &format!("/api/rooms/{room}"),
+                &json!({"title": "mine now"}),
+                token,
+            )
             .await;
         assert_error(r, 403, "forbidden").await;
     }
@@ -86,7 +99,12 @@ async fn only_the_model_controls_her_room(app: TestApp) {
         .unwrap();
     assert_error(r, 401, "unauthenticated").await;
     assert_error(start(&app, 999_999, &other.token).await, 404, "not_found").await;
-    let v: Value = app.get(&format!("/api/rooms/{room}"), None).await.json().await.unwrap();
+    let v: Value = app
+        .get(&format!("/api/rooms/{room}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["status"], "offline");
     assert_eq!(v["title"], "");
 }
@@ -95,7 +113,11 @@ async fn room_update_is_validated_and_atomic(app: TestApp) {
     let (m, room) = app.model("sara").await;
     let path = format!("/api/rooms/{room}");
     let r = app
-        .patch_json(&path, &json!({"title": "Evening chat", "tags": ["chat"]}), &m.token)
+        .patch_json(
+            &path,
+            &json!({"title": "Evening chat", "tags": ["chat"]}),
+            &m.token,
+        )
         .await;
     assert_eq!(r.status(), 200);
     for (body, code) in [
@@ -106,11 +128,19 @@ async fn room_update_is_validated_and_atomic(app: TestApp) {
         assert_error(app.patch_json(&path, &body, &m.token).await, 400, code).await;
     }
     let r = app
-        .post_json(&format!("/api/rooms/{room}/start"), &json!({"status": "offline"}), Some(&m.token))
+        .post_json(
+            &format!("/api/rooms/{room}/start"),
+            &json!({"status": "offline"}),
+            Some(&m.token),
+        )
         .await;
     assert_error(r, 400, "invalid_field").await;
     let r = app
-        .post_json(&format!("/api/rooms/{room}/start"), &json!({"status": "on"}), Some(&m.token))
+        .post_json(
+            &format!("/api/rooms/{room}/start"),
+            &json!({"status": "on"}),
+            Some(&m.token),
+        )
         .await;
     assert_error(r, 400, "invalid_request").await;
     let v: Value = app.get(&path, None).await.json().await.unwrap();
@@ -126,10 +156,18 @@ async fn directory_filters_by_tag_language_and_status(app: TestApp) {
         ("vera", json!(["art"]), json!(["en", "pt"])),
     ] {
         let (m, room) = app.model(name).await;
-        app.patch_json(&format!("/api/rooms/{room}"), &json!({"tags": tags}), &m.token)
-            .await;
-        app.patch_json(&format!("/api/profiles/{name}"), &json!({"languages": langs}), &m.token)
-            .await;
+        app.patch_json(
+            &format!("/api/rooms/{room}"),
+            &json!({"tags": tags}),
+            &m.token,
+        )
+        .await;
+        app.patch_json(
+            &format!("/api/profiles/{name}"),
+            &json!({"languages": langs}),
+            &m.token,
+        )
+        .await;
         assert_eq!(start(&app, room, &m.token).await.status(), 200);
     }
     let sorted = |p: Value| {
@@ -138,8 +176,14 @@ async fn directory_filters_by_tag_language_and_status(app: TestApp) {
         n
     };
     assert_eq!(sorted(directory(&app, "?tag=music").await), ["tina", "uma"]);
-    assert_eq!(sorted(directory(&app, "?tag=art&language=pt").await), ["uma", "vera"]);
-    assert_eq!(sorted(directory(&app, "?language=en").await), ["tina", "vera"]);
+    assert_eq!(
+        sorted(directory(&app, "?tag=art&language=pt").await),
+        ["uma", "vera"]
+    );
+    assert_eq!(
+        sorted(directory(&app, "?language=en").await),
+        ["tina", "vera"]
+    );
     assert!(names(&directory(&app, "?tag=nothing").await).is_empty());
     assert!(names(&directory(&app, "?status=private").await).is_empty());
 }
@@ -147,7 +191,10 @@ async fn directory_filters_by_tag_language_and_status(app: TestApp) {
 fn set_audience(app: &TestApp, room: i64, viewers: i32, guests: i32) {
     let mut conn = app.db.conn().unwrap();
     diesel::update(rooms::table.find(room))
-        .set((rooms::viewer_count.eq(viewers), rooms::guest_count.eq(guests)))
+        .set((
+            rooms::viewer_count.eq(viewers),
+            rooms::guest_count.eq(guests),
+        ))
         .execute(&mut *conn)
         .unwrap();
 }
@@ -192,7 +239,11 @@ async fn directory_orders_by_published_score(app: TestApp) {
             .map(|k| c[k].as_f64().unwrap())
             .sum::<f64>();
         assert!((score - parts).abs() < 1e-9);
-        assert_eq!(c["newcomer"].as_f64().unwrap(), 0.0, "60-day-old accounts get no boost");
+        assert_eq!(
+            c["newcomer"].as_f64().unwrap(),
+            0.0,
+            "60-day-old accounts get no boost"
+        );
     }
     assert!(page["formula"].as_str().unwrap().starts_with("v1"));
 }

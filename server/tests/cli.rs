@@ -1,0 +1,238 @@
+//! The `livestars` binary as an operator uses it: real processes, real ports, real files.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use diesel::{Connection, RunQueryDsl};
+
+const BIN: &str = env!("CARGO_BIN_EXE_livestars");
+
+fn livestars(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir);
+    // The tests decide the environment; an operator's LIVESTARS_* must not leak in.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LIVESTARS_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `livestars serve` and wait for the line announcing its URL.
+fn serve(mut cmd: Command) -> Served {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn livestars");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let url = line
+        .trim()
+        .strip_prefix("Live Stars listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Served { child, url }
+}
+
+fn get_json(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut r = reqwest::Client::new().get(url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("json"))
+    })
+}
+
+#[test]
+fn two_instances_side_by_side_with_their_own_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = serve({
+        let mut c = livestars(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0", "--data-dir", "a"]);
+        c
+    });
+    let b = serve({
+        let mut c = livestars(dir.path());
+        c.args(["serve", "--data-dir", "b"])
+            .env("LIVESTARS_BIND", "127.0.0.1:0");
+        c
+    });
+    assert_ne!(a.url, b.url);
+    for s in [&a, &b] {
+        let (status, v) = get_json(&format!("{}/api/health", s.url), None);
+        assert_eq!(status, 200);
+        assert_eq!(v["database"], "sqlite");
+    }
+    assert!(dir.path().join("a/livestars.db").exists());
+    assert!(dir.path().join("b/livestars.db").exists());
+}
+
+#[test]
+fn admin_create_prints_a_working_one_time_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = livestars(dir.path())
+        .args(["admin", "create", "--username", "root_admin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(token.len(), 64);
+
+    let again = livestars(dir.path())
+        .args(["admin", "create", "--username", "root_admin"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("taken"));
+
+    let bad = livestars(dir.path())
+        .args(["admin", "create", "--username", "Root!"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+
+    let s = serve({
+        let mut c = livestars(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    let (status, me) = get_json(&format!("{}/api/me", s.url), Some(&token));
+    assert_eq!(status, 200);
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["username"], "root_admin");
+}
+
+#[test]
+fn config_check_prints_effective_config_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("livestars.toml"),
+        "workers = 3\nbind = \"127.0.0.1:9999\"\n",
+    )
+    .unwrap();
+    let out = livestars(dir.path())
+        .args(["config", "check"])
+        .env("LIVESTARS_BIND", "127.0.0.1:7777")
+        .env(
+            "LIVESTARS_DATABASE_URL",
+            "postgres://app:hunter2@db.internal/live",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("workers = 3"), "file read by default: {text}");
+    assert!(
+        text.contains("127.0.0.1:7777"),
+        "env overrides file: {text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("app:***@db.internal"), "{text}");
+}
+
+#[test]
+fn config_check_refuses_invalid_values_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = livestars(dir.path())
+        .args(["config", "check"])
+        .env("LIVESTARS_BIND", "everywhere")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bind") && err.contains("everywhere"), "{err}");
+
+    let file = dir.path().join("other.toml");
+    std::fs::write(&file, "wrokers = 2\n").unwrap();
+    let out = livestars(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrokers"));
+
+    let out = livestars(dir.path())
+        .args(["serve", "--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn same_binary_runs_on_postgres() {
+    let base = std::env::var("LIVESTARS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let base = base.trim_end_matches('/');
+    let name = format!("ls_cli_{}", std::process::id());
+    let mut admin = diesel::pg::PgConnection::establish(&format!("{base}/postgres"))
+        .expect("PostgreSQL is required for this test");
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .unwrap();
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .unwrap();
+    let url = format!("{base}/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = livestars(dir.path())
+        .arg("migrate")
+        .env("LIVESTARS_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("postgres"));
+    {
+        let s = serve({
+            let mut c = livestars(dir.path());
+            c.args(["serve", "--bind", "127.0.0.1:0"])
+                .env("LIVESTARS_DATABASE_URL", &url);
+            c
+        });
+        let (status, v) = get_json(&format!("{}/api/health", s.url), None);
+        assert_eq!(status, 200);
+        assert_eq!(v["database"], "postgres");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "no SQLite file on PostgreSQL"
+    );
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .unwrap();
+}
