@@ -1,1 +1,140 @@
-fn main() {}
+//! Directory throughput: requests per second of `GET /api/rooms` on an instance with 200 live
+//! rooms (SQLite), against a bare actix-web handler returning the very same bytes, both driven
+//! in the same run by the same load generator. Prints both rates and their ratio.
+//!
+//! `cargo bench -p livestars-server --bench directory` (env: BENCH_SECONDS, BENCH_CONNECTIONS).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use diesel::prelude::*;
+use livestars_api::Role;
+use livestars_server::accounts::{self, Password, Username};
+use livestars_server::db::schema::rooms;
+use livestars_server::db::{open_sqlite, DbError};
+use livestars_server::{Application, Config};
+
+const ROOMS: usize = 200;
+
+fn env_num(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Hammer `url` with `connections` keep-alive clients for `secs`; returns requests per second.
+async fn load(url: &str, connections: u64, secs: u64) -> f64 {
+    let done = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut tasks = vec![];
+    for _ in 0..connections {
+        let (done, count, url) = (done.clone(), count.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            while !done.load(Ordering::Relaxed) {
+                let r = client.get(&url).send().await.expect("request");
+                assert!(r.status().is_success(), "{}", r.status());
+                r.bytes().await.expect("body");
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Warm-up, then measure.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start_count = count.load(Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let n = count.load(Ordering::Relaxed) - start_count;
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    rate
+}
+
+fn main() -> anyhow::Result<()> {
+    let secs = env_num("BENCH_SECONDS", 5);
+    let connections = env_num("BENCH_CONNECTIONS", 16);
+    let dir = tempfile::tempdir()?;
+    let db = open_sqlite(&dir.path().join("bench.db"))?;
+    let hash = accounts::hash_password(&Password::parse("bench password").map_err(anyhow::Error::msg)?)?;
+    db.write_blocking(|conn| {
+        for i in 0..ROOMS {
+            let name = Username::parse(&format!("model{i:03}")).map_err(|e| DbError::Migration(e))?;
+            let user = accounts::create_user(conn, &name, &hash, Role::Viewer)
+                .map_err(|e| DbError::Migration(e.to_string()))?;
+            accounts::become_model(conn, &user).map_err(|e| DbError::Migration(e.to_string()))?;
+            diesel::update(rooms::table.filter(rooms::user_id.eq(user.id)))
+                .set((
+                    rooms::status.eq("live"),
+                    rooms::started_at.eq(Some(livestars_server::db::now())),
+                    rooms::viewer_count.eq((i * 7 % 50) as i32),
+                    rooms::guest_count.eq((i * 13 % 30) as i32),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, DbError>(())
+    })?;
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+
+    let config = Config {
+        bind: "127.0.0.1:0".into(),
+        workers: 1,
+        ..Config::default()
+    };
+    let app = server_rt.block_on(async { Application::with_db(config, db.clone()) })?;
+    let app_url = format!("http://127.0.0.1:{}/api/rooms?limit=50", app.port());
+    server_rt.spawn(app.run_until_stopped());
+
+    let body = client_rt.block_on(async {
+        reqwest::get(&app_url).await?.bytes().await
+    })?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let bare_port = listener.local_addr()?.port();
+    let bare_body = web::Bytes::from(body.to_vec());
+    let bare = server_rt.block_on(async move {
+        Ok::<_, std::io::Error>(
+            HttpServer::new(move || {
+                let b = bare_body.clone();
+                App::new().route(
+                    "/api/rooms",
+                    web::get().to(move || {
+                        let b = b.clone();
+                        async move { HttpResponse::Ok().content_type("application/json").body(b) }
+                    }),
+                )
+            })
+            .workers(1)
+            .listen(listener)?
+            .run(),
+        )
+    })?;
+    server_rt.spawn(bare);
+    let bare_url = format!("http://127.0.0.1:{bare_port}/api/rooms?limit=50");
+
+    println!(
+        "directory bench: {ROOMS} live rooms, page of 50 ({} bytes), {connections} connections, {secs} s each, 1 server worker",
+        body.len()
+    );
+    let dir_rate = client_rt.block_on(load(&app_url, connections, secs));
+    let bare_rate = client_rt.block_on(load(&bare_url, connections, secs));
+    println!("directory  GET /api/rooms : {dir_rate:>10.0} req/s");
+    println!("bare actix same bytes     : {bare_rate:>10.0} req/s");
+    println!("ratio directory/bare      : {:>10.1} %", 100.0 * dir_rate / bare_rate);
+    Ok(())
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what building and testing Live Stars needs on a fresh Debian machine: the C libraries
+# diesel links (SQLite, libpq), PostgreSQL for the test suite, Python for schemathesis.
+# Idempotent: installs only what is missing. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+need=()
+for pkg in pkg-config libsqlite3-dev libpq-dev postgresql postgresql-client curl python3 python3-venv; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install a Rust toolchain (https://rustup.rs) first" >&2
+  exit 1
+fi
