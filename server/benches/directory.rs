@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use diesel::prelude::*;
 use livestars_api::Role;
-use livestars_server::accounts::{self, Password, Username};
+use livestars_server::accounts::{self, AccountError, Password, Username};
+use livestars_server::db::open_sqlite;
 use livestars_server::db::schema::rooms;
-use livestars_server::db::{open_sqlite, DbError};
 use livestars_server::{Application, Config};
 
 const ROOMS: usize = 200;
@@ -64,13 +64,14 @@ fn main() -> anyhow::Result<()> {
     let connections = env_num("BENCH_CONNECTIONS", 16);
     let dir = tempfile::tempdir()?;
     let db = open_sqlite(&dir.path().join("bench.db"))?;
-    let hash = accounts::hash_password(&Password::parse("bench password").map_err(anyhow::Error::msg)?)?;
+    let hash =
+        accounts::hash_password(&Password::parse("bench password").map_err(anyhow::Error::msg)?)?;
     db.write_blocking(|conn| {
         for i in 0..ROOMS {
-            let name = Username::parse(&format!("model{i:03}")).map_err(|e| DbError::Migration(e))?;
-            let user = accounts::create_user(conn, &name, &hash, Role::Viewer)
-                .map_err(|e| DbError::Migration(e.to_string()))?;
-            accounts::become_model(conn, &user).map_err(|e| DbError::Migration(e.to_string()))?;
+            let name =
+                Username::parse(&format!("model{i:03}")).map_err(AccountError::InvalidUsername)?;
+            let user = accounts::create_user(conn, &name, &hash, Role::Viewer)?;
+            accounts::become_model(conn, &user)?;
             diesel::update(rooms::table.filter(rooms::user_id.eq(user.id)))
                 .set((
                     rooms::status.eq("live"),
@@ -80,7 +81,7 @@ fn main() -> anyhow::Result<()> {
                 ))
                 .execute(conn)?;
         }
-        Ok::<_, DbError>(())
+        Ok::<_, AccountError>(())
     })?;
 
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -101,9 +102,7 @@ fn main() -> anyhow::Result<()> {
     let app_url = format!("http://127.0.0.1:{}/api/rooms?limit=50", app.port());
     server_rt.spawn(app.run_until_stopped());
 
-    let body = client_rt.block_on(async {
-        reqwest::get(&app_url).await?.bytes().await
-    })?;
+    let body = client_rt.block_on(async { reqwest::get(&app_url).await?.bytes().await })?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let bare_port = listener.local_addr()?.port();
     let bare_body = web::Bytes::from(body.to_vec());
@@ -135,6 +134,9 @@ fn main() -> anyhow::Result<()> {
     let bare_rate = client_rt.block_on(load(&bare_url, connections, secs));
     println!("directory  GET /api/rooms : {dir_rate:>10.0} req/s");
     println!("bare actix same bytes     : {bare_rate:>10.0} req/s");
-    println!("ratio directory/bare      : {:>10.1} %", 100.0 * dir_rate / bare_rate);
+    println!(
+        "ratio directory/bare      : {:>10.1} %",
+        100.0 * dir_rate / bare_rate
+    );
     Ok(())
 }
