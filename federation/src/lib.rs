@@ -86,7 +86,8 @@ mod tests {
     #[test]
     fn refuses_malformed() {
         assert_eq!(Acct::parse("alice"), Err(AcctError::Shape));
-        assert_eq!(Acct::parse("@stars.example"), Err(AcctError::Name));
+        assert_eq!(Acct::parse("@stars.example"), Err(AcctError::Shape));
+        assert_eq!(Acct::parse("@@stars.example"), Err(AcctError::Name));
         assert_eq!(Acct::parse("al/ice@stars.example"), Err(AcctError::Name));
         assert_eq!(Acct::parse("alice@"), Err(AcctError::Host));
         assert_eq!(Acct::parse("alice@host:99999"), Err(AcctError::Host));
