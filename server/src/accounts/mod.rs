@@ -209,6 +209,13 @@ pub fn issue_token(
 ) -> Result<(String, Option<NaiveDateTime>), AccountError> {
     let token = hex::encode(new_secret());
     let created_at = now();
+    // Expired sessions of this account are of no use to anyone: drop them as new ones arrive.
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::expires_at.lt(created_at)),
+    )
+    .execute(conn)?;
     let expires_at = lifetime.map(|d| created_at + d);
     diesel::insert_into(sessions::table)
         .values((

@@ -13,6 +13,7 @@ both_backends!(
     invalid_sign_up_is_refused_and_stores_nothing,
     secrets_are_stored_hashed,
     viewer_becomes_model_once,
+    expired_sessions_stop_working,
 );
 
 fn count_users(app: &TestApp) -> i64 {
@@ -225,4 +226,35 @@ async fn viewer_becomes_model_once(app: TestApp) {
     assert_eq!(room["model"], "fiona");
     let again = app.post_empty("/api/me/model", &u.token).await;
     assert_error(again, 409, "role_conflict").await;
+}
+
+async fn expired_sessions_stop_working(app: TestApp) {
+    let u = app.viewer("gwen").await;
+    assert_eq!(app.get("/api/me", Some(&u.token)).await.status(), 200);
+    {
+        let mut conn = app.db.conn().unwrap();
+        let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).naive_utc();
+        diesel::update(sessions::table)
+            .set(sessions::expires_at.eq(Some(past)))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    assert_error(
+        app.get("/api/me", Some(&u.token)).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    // Signing in again issues a fresh session and clears the expired one.
+    let r = app
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "gwen", "password": "a long enough password"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let mut conn = app.db.conn().unwrap();
+    let n: i64 = sessions::table.count().get_result(&mut *conn).unwrap();
+    assert_eq!(n, 1);
 }

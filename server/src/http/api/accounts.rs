@@ -54,17 +54,22 @@ pub async fn sign_in(
         return Err(AccountError::BadCredentials.into());
     }
     let days = state.config.session_days;
-    let (user, token, expires_at) = state
+    // The argon2 check runs outside the write transaction: on SQLite writers queue behind one
+    // another, and a slow hash must not hold everyone else's writes.
+    let user = state
+        .db
+        .read(move |conn| accounts::check_credentials(conn, &body.username, &body.password))
+        .await?;
+    let user_id = user.id;
+    let (token, expires_at) = state
         .db
         .write(move |conn| {
-            let user = accounts::check_credentials(conn, &body.username, &body.password)?;
-            let (token, expires) = accounts::issue_token(
+            accounts::issue_token(
                 conn,
-                user.id,
+                user_id,
                 TokenKind::Session,
                 Some(Duration::days(i64::from(days))),
-            )?;
-            Ok::<_, AccountError>((user, token, expires))
+            )
         })
         .await?;
     let expires_at = expires_at
