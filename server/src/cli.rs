@@ -58,6 +58,13 @@ pub enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// Register an admin's age recipient (public key, `age1…`) as an ID-document verifier.
+    AddVerifier {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        recipient: String,
+    },
 }
 
 impl Cli {
@@ -107,6 +114,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("admin created; the line above is its admin API token, shown only once");
             Ok(())
         }
+        Command::Admin {
+            command: AdminCommand::AddVerifier {
+                username,
+                recipient,
+            },
+        } => {
+            let v = tokio::task::spawn_blocking(move || {
+                add_verifier(&config, &username, &recipient)
+            })
+            .await??;
+            println!("verifier {} registered for {}", v.recipient, v.username);
+            eprintln!(
+                "new uploads are encrypted to it; re-wrap existing documents from the console"
+            );
+            Ok(())
+        }
         Command::Serve { .. } => serve(config).await,
     }
 }
@@ -125,6 +148,36 @@ fn create_admin(config: &Config, username: &str) -> anyhow::Result<String> {
         Ok::<_, accounts::AccountError>(token)
     })?;
     Ok(token)
+}
+
+fn add_verifier(
+    config: &Config,
+    username: &str,
+    recipient: &str,
+) -> anyhow::Result<livestars_api::Verifier> {
+    use diesel::prelude::*;
+    let db = open_db(config)?;
+    let v = db.write_blocking(|conn| {
+        let admin: Option<accounts::User> = crate::db::schema::users::table
+            .filter(crate::db::schema::users::username.eq(username))
+            .select(accounts::User::as_select())
+            .first(conn)
+            .optional()?;
+        let admin = match admin {
+            Some(u) if u.role() == Role::Admin => u,
+            Some(_) => {
+                return Err(crate::iddocs::IdDocError::Forbidden(
+                    "only admin accounts can be verifiers",
+                ))
+            }
+            None => return Err(crate::iddocs::IdDocError::NotFound),
+        };
+        crate::iddocs::add_verifier(conn, &admin, recipient)
+    });
+    v.map_err(|e| match e {
+        crate::iddocs::IdDocError::NotFound => anyhow::anyhow!("no account named {username}"),
+        other => anyhow::anyhow!(other),
+    })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -36,6 +36,21 @@ pub struct Config {
     pub session_days: u32,
     /// Log filter, e.g. `info` or `livestars_server=debug` (`LIVESTARS_LOG`).
     pub log: String,
+    /// Largest ID document upload in bytes (`LIVESTARS_IDDOC_MAX_BYTES`).
+    pub iddoc_max_bytes: usize,
+    /// What a model's deletion of her ID document does (`LIVESTARS_IDDOC_RETENTION`):
+    /// `purge` (default) shreds it at once; `retain` revokes and hides it at once and shreds it
+    /// after `iddoc_retain_days`, for operators bound by record-keeping law.
+    pub iddoc_retention: String,
+    /// Days a deleted document is kept, restricted, under `retain` (`LIVESTARS_IDDOC_RETAIN_DAYS`).
+    pub iddoc_retain_days: u32,
+}
+
+/// The ID-document retention policy, parsed from the two settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Purge,
+    Retain { days: u32 },
 }
 
 impl Default for Config {
@@ -51,6 +66,9 @@ impl Default for Config {
             max_avatar_bytes: 2 * 1024 * 1024,
             session_days: 30,
             log: "info".into(),
+            iddoc_max_bytes: 10 * 1024 * 1024,
+            iddoc_retention: "purge".into(),
+            iddoc_retain_days: 0,
         }
     }
 }
@@ -136,6 +154,13 @@ impl Config {
             }
             "LIVESTARS_SESSION_DAYS" => self.session_days = num("LIVESTARS_SESSION_DAYS", &value)?,
             "LIVESTARS_LOG" => self.log = value,
+            "LIVESTARS_IDDOC_MAX_BYTES" => {
+                self.iddoc_max_bytes = num("LIVESTARS_IDDOC_MAX_BYTES", &value)?
+            }
+            "LIVESTARS_IDDOC_RETENTION" => self.iddoc_retention = value,
+            "LIVESTARS_IDDOC_RETAIN_DAYS" => {
+                self.iddoc_retain_days = num("LIVESTARS_IDDOC_RETAIN_DAYS", &value)?
+            }
             _ => {}
         }
         Ok(())
@@ -190,6 +215,13 @@ impl Config {
                 message: "between 1 and 365".into(),
             });
         }
+        if !(1024..=256 * 1024 * 1024).contains(&self.iddoc_max_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "iddoc_max_bytes",
+                message: "between 1024 and 268435456".into(),
+            });
+        }
+        self.retention()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             return Err(ConfigError::Invalid {
                 key: "log",
@@ -197,6 +229,21 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    pub fn retention(&self) -> Result<Retention, ConfigError> {
+        match (self.iddoc_retention.as_str(), self.iddoc_retain_days) {
+            ("purge", _) => Ok(Retention::Purge),
+            ("retain", days @ 1..=3650) => Ok(Retention::Retain { days }),
+            ("retain", _) => Err(ConfigError::Invalid {
+                key: "iddoc_retain_days",
+                message: "with iddoc_retention = \"retain\", between 1 and 3650".into(),
+            }),
+            (other, _) => Err(ConfigError::Invalid {
+                key: "iddoc_retention",
+                message: format!("{other:?} is neither \"purge\" nor \"retain\""),
+            }),
+        }
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -330,6 +377,8 @@ mod tests {
             ("LIVESTARS_DATABASE_URL", "mysql://x", "database_url"),
             ("LIVESTARS_PUBLIC_URL", "example.org", "public_url"),
             ("LIVESTARS_MAX_JSON_BYTES", "10", "max_json_bytes"),
+            ("LIVESTARS_IDDOC_RETENTION", "forever", "iddoc_retention"),
+            ("LIVESTARS_IDDOC_RETENTION", "retain", "iddoc_retain_days"),
         ] {
             let err = Config::load_from(None, env(&[(k, v)])).unwrap_err();
             assert!(err.to_string().contains(name), "{k}={v}: {err}");

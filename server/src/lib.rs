@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod iddocs;
 pub mod profiles;
 pub mod rooms;
 pub mod startup;

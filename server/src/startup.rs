@@ -30,7 +30,12 @@ pub struct Application {
     port: u16,
     db: Db,
     server: Server,
+    directory: Arc<Directory>,
+    data_dir: std::path::PathBuf,
 }
+
+/// How often housekeeping runs (retention shredding, expired verifications, orphaned files).
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Application {
     /// Open (and migrate) the database, bind, and prepare the server; nothing is served until
@@ -63,10 +68,12 @@ impl Application {
         } else {
             config.workers
         };
+        let directory = Arc::new(Directory::default());
+        let data_dir = config.data_dir.clone();
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
-            directory: Arc::new(Directory::default()),
+            directory: directory.clone(),
             openapi_json: http::openapi::render().into(),
         };
         let server = HttpServer::new(move || {
@@ -83,7 +90,13 @@ impl Application {
             source,
         })?
         .run();
-        Ok(Application { port, db, server })
+        Ok(Application {
+            port,
+            db,
+            server,
+            directory,
+            data_dir,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -99,8 +112,23 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serve until stopped, with housekeeping running beside the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (db, dir, directory) = (self.db.clone(), self.data_dir.clone(), self.directory);
+        let housekeeping = tokio::spawn(async move {
+            let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+            loop {
+                every.tick().await;
+                match crate::iddocs::housekeeping(&db, &dir, crate::db::now()).await {
+                    Ok(true) => directory.invalidate(),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "housekeeping failed"),
+                }
+            }
+        });
+        let result = self.server.await;
+        housekeeping.abort();
+        result
     }
 }
 

@@ -263,3 +263,168 @@ pub struct Health {
     /// `sqlite` or `postgres`.
     pub database: String,
 }
+
+/// Where a model stands with her ID verification.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationState {
+    /// No document on file.
+    None,
+    Pending,
+    Approved,
+    Rejected,
+}
+
+/// A model's verification status, as she sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VerificationStatus {
+    pub status: VerificationState,
+    pub document_id: Option<i64>,
+    /// Approved until this date (inclusive), when the document has an expiry date.
+    pub valid_until: Option<chrono::NaiveDate>,
+    /// Why the document was rejected.
+    pub reason: Option<String>,
+    /// Whether she may start a show now.
+    pub may_go_live: bool,
+}
+
+/// An ID document as its owner sees it. The content is never shown: the server cannot read it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct IdDocument {
+    pub id: i64,
+    pub status: VerificationState,
+    /// Sniffed from the bytes: `image/jpeg`, `image/png` or `application/pdf`.
+    pub mime: String,
+    pub size_bytes: i64,
+    /// SHA-256 of the stored ciphertext, hex.
+    pub sha256: String,
+    pub uploaded_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<chrono::NaiveDate>,
+    pub reject_reason: Option<String>,
+}
+
+/// An ID document in the verifiers' queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AdminIdDocument {
+    pub id: i64,
+    pub model: String,
+    pub status: VerificationState,
+    pub mime: String,
+    pub size_bytes: i64,
+    /// SHA-256 of the ciphertext: send it back with the decision.
+    pub sha256: String,
+    pub uploaded_at: DateTime<Utc>,
+    /// The key is wrapped to another set of recipients than the current verifiers.
+    pub needs_rewrap: bool,
+}
+
+/// A registered verifier: an admin's age recipient.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Verifier {
+    pub id: i64,
+    pub username: String,
+    /// `age1…`
+    pub recipient: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Register the calling admin's age recipient (public key) as a verifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewVerifier {
+    /// An age X25519 recipient, `age1…`. Never send an identity (`AGE-SECRET-KEY-1…`).
+    pub recipient: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Approve,
+    Reject,
+}
+
+/// A verifier's decision on a document, bound to the ciphertext she downloaded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub decision: DecisionKind,
+    /// SHA-256 (hex) of the ciphertext the verifier decrypted.
+    pub sha256: String,
+    /// Approve only: the date of birth read from the document. Checked to be 18+ today and
+    /// then discarded: only `adult: true` is stored.
+    pub date_of_birth: Option<chrono::NaiveDate>,
+    /// Approve only: the document's own expiry date, if it has one.
+    pub valid_until: Option<chrono::NaiveDate>,
+    /// Reject only: the reason shown to the model (1 to 500 characters).
+    pub reason: Option<String>,
+}
+
+/// A document's wrapped key, for re-wrapping in the console.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WrappedKey {
+    pub document_id: i64,
+    /// ASCII-armored age file holding the document's X25519 identity.
+    pub wrapped_key: String,
+    /// SHA-256 (hex) of `wrapped_key`: send it back as `previous_key_sha256` when re-wrapping.
+    pub key_sha256: String,
+    /// The recipients this key is wrapped to.
+    pub recipients: Vec<String>,
+    /// The verifiers' recipients now.
+    pub current_recipients: Vec<String>,
+}
+
+/// A re-wrapped document key, encrypted in the console to the current verifiers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Rewrap {
+    /// ASCII-armored age file.
+    pub wrapped_key: String,
+    /// `key_sha256` of the key being replaced.
+    pub previous_key_sha256: String,
+    /// The recipients the new key is wrapped to: must be exactly the current verifiers.
+    pub recipients: Vec<String>,
+}
+
+/// One line of the audit trail: who did what, when. No personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<i64>,
+    pub subject_id: Option<i64>,
+    pub document_id: Option<i64>,
+    pub action: String,
+}
+
+/// Filter of the verifiers' document list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema, IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct AdminDocumentQuery {
+    /// `pending` (default), `approved` or `rejected`. Deleted documents are never listed.
+    pub status: Option<VerificationState>,
+}
+
+/// Paging of the audit trail.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema, IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Newest events first; 1 to 1000, default 100.
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
+    pub limit: Option<u32>,
+}

@@ -61,4 +61,68 @@ diesel::joinable!(profiles -> users (user_id));
 diesel::joinable!(avatars -> users (user_id));
 diesel::joinable!(rooms -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, profiles, avatars, rooms);
+
+diesel::table! {
+    verifiers (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        recipient -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    id_documents (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        status -> Text,
+        storage_key -> Nullable<Text>,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        mime -> Text,
+        uploaded_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<BigInt>,
+        adult -> Bool,
+        valid_until -> Nullable<Date>,
+        reject_reason -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamp>,
+        shred_after -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    id_document_keys (document_id) {
+        document_id -> BigInt,
+        wrapped_key -> Text,
+        recipients -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_id -> Nullable<BigInt>,
+        subject_id -> Nullable<BigInt>,
+        document_id -> Nullable<BigInt>,
+        action -> Text,
+    }
+}
+
+diesel::joinable!(verifiers -> users (user_id));
+diesel::joinable!(id_documents -> users (user_id));
+diesel::joinable!(id_document_keys -> id_documents (document_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    verifiers,
+    id_documents,
+    id_document_keys,
+    audit_events,
+    rooms,
+    sessions,
+    profiles,
+    avatars
+);

@@ -52,3 +52,22 @@ impl FromRequest for CurrentUser {
         })
     }
 }
+
+/// A signed-in admin (by session or admin API token). Anyone else gets 401 or 403.
+pub struct AdminUser(pub User);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<AdminUser, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let current = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let current = current.await?;
+            if current.user.role() != livestars_api::Role::Admin {
+                return Err(AccountError::Forbidden("only admins may do this").into());
+            }
+            Ok(AdminUser(current.user))
+        })
+    }
+}

@@ -12,6 +12,7 @@ use livestars_api::ErrorBody;
 
 use crate::accounts::AccountError;
 use crate::db::DbError;
+use crate::iddocs::{IdDocError, UploadError};
 use crate::profiles::ProfileError;
 use crate::rooms::RoomError;
 
@@ -131,6 +132,9 @@ impl From<RoomError> for ApiError {
             Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             Invalid { .. } => ApiError::bad_request("invalid_field", msg),
             InvalidCursor => ApiError::bad_request("invalid_cursor", msg),
+            VerificationRequired(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "verification_required", msg)
+            }
             Db(_) => ApiError::internal(msg),
         }
     }
@@ -174,4 +178,34 @@ pub fn jsonify_error<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandl
     let res: ServiceResponse<EitherBody<B, BoxBody>> =
         ServiceResponse::new(req, body).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
+}
+
+impl From<IdDocError> for ApiError {
+    fn from(e: IdDocError) -> Self {
+        use IdDocError::*;
+        let msg = e.to_string();
+        match e {
+            NoVerifiers => ApiError::new(StatusCode::CONFLICT, "no_verifiers", msg),
+            InvalidRecipient(_) => ApiError::bad_request("invalid_recipient", msg),
+            RecipientExists => ApiError::new(StatusCode::CONFLICT, "recipient_exists", msg),
+            NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            NotPending => ApiError::new(StatusCode::CONFLICT, "not_pending", msg),
+            StaleDocument => ApiError::new(StatusCode::CONFLICT, "stale_document", msg),
+            StaleKey => ApiError::new(StatusCode::CONFLICT, "stale_key", msg),
+            UnderAge => ApiError::bad_request("under_age", msg),
+            Invalid { .. } => ApiError::bad_request("invalid_field", msg),
+            VerificationRequired(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "verification_required", msg)
+            }
+            Upload(UploadError::Empty) => ApiError::bad_request("empty_body", msg),
+            Upload(UploadError::UnsupportedType) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_document", msg)
+            }
+            Upload(UploadError::TooLarge { .. }) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
+            }
+            Upload(_) | Db(_) => ApiError::internal(msg),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! HTTP: actix-web routes. `api/` is the public JSON API; the admin console API and the web
 //! pages join here in their own issues.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -49,6 +50,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(path)
             .app_data(payload)
             .app_data(web::Data::new(state))
+            .service(admin::scope())
             .service(api::scope());
     }
 }

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::api;
+use super::{admin, api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,19 @@ use super::api;
         api::rooms::update,
         api::rooms::start,
         api::rooms::stop,
+        api::iddocs::upload,
+        api::iddocs::get,
+        api::iddocs::delete,
+        api::iddocs::verification,
+        admin::list_verifiers,
+        admin::add_verifier,
+        admin::remove_verifier,
+        admin::list_documents,
+        admin::ciphertext,
+        admin::get_key,
+        admin::put_key,
+        admin::decide,
+        admin::audit,
     ),
     modifiers(&Security),
     tags(
@@ -36,6 +49,8 @@ use super::api;
         (name = "accounts", description = "Sign-up, sessions, roles"),
         (name = "profiles", description = "Model profiles and avatars"),
         (name = "rooms", description = "Rooms, shows and the ranked directory"),
+        (name = "iddocs", description = "A model's age-encrypted ID document and verification"),
+        (name = "admin", description = "The admin API used by the console"),
     )
 )]
 pub struct ApiDoc;

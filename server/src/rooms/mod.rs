@@ -14,6 +14,7 @@ use livestars_api::{Room, RoomStatus, RoomUpdate};
 use crate::accounts::User;
 use crate::db::schema::{profiles, rooms, users};
 use crate::db::{now, DbConnection, DbError};
+use crate::iddocs::{self, IdDocError};
 use crate::profiles::{join_list, parse_tags, split_list, ProfileError};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,8 @@ pub enum RoomError {
     },
     #[error("the cursor is not one this directory handed out")]
     InvalidCursor,
+    #[error("{0}")]
+    VerificationRequired(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -36,6 +39,17 @@ pub enum RoomError {
 impl From<diesel::result::Error> for RoomError {
     fn from(e: diesel::result::Error) -> Self {
         RoomError::Db(DbError::Query(e))
+    }
+}
+
+impl From<IdDocError> for RoomError {
+    fn from(e: IdDocError) -> Self {
+        match e {
+            IdDocError::VerificationRequired(m) => RoomError::VerificationRequired(m),
+            IdDocError::Db(e) => RoomError::Db(e),
+            // The gate yields only the two above; anything else is a fault, reported as such.
+            other => RoomError::Db(DbError::Connection(other.to_string())),
+        }
     }
 }
 
@@ -213,6 +227,7 @@ pub fn update(
 }
 
 /// Start (or switch between public and private) the show. A running show keeps its start time.
+/// Every way of showing passes here, and so through the ID-verification gate.
 pub fn start(
     conn: &mut DbConnection,
     id: i64,
@@ -226,8 +241,10 @@ pub fn start(
             message: "a show starts as live or private; use stop to go offline".into(),
         });
     }
-    let current = get(conn, id)?;
+    // The go-live gate: only a model with an approved, unexpired ID document shows.
     let t = now();
+    iddocs::may_go_live(conn, actor.id, t.date())?;
+    let current = get(conn, id)?;
     let started = current.started_at.map(|s| s.naive_utc()).unwrap_or(t);
     diesel::update(rooms::table.find(id))
         .set((

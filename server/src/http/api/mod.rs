@@ -1,6 +1,7 @@
 //! The public JSON API under `/api`. Each handler is annotated for the OpenAPI document.
 
 pub mod accounts;
+pub mod iddocs;
 pub mod profiles;
 pub mod rooms;
 
@@ -19,6 +20,13 @@ pub fn scope() -> actix_web::Scope {
         .service(web::resource("/sessions/current").route(web::delete().to(accounts::sign_out)))
         .service(web::resource("/me").route(web::get().to(accounts::me)))
         .service(web::resource("/me/model").route(web::post().to(accounts::become_model)))
+        .service(web::resource("/me/verification").route(web::get().to(iddocs::verification)))
+        .service(web::resource("/iddocs").route(web::post().to(iddocs::upload)))
+        .service(
+            web::resource("/iddocs/{id}")
+                .route(web::get().to(iddocs::get))
+                .route(web::delete().to(iddocs::delete)),
+        )
         .service(
             web::resource("/profiles/{username}")
                 .route(web::get().to(profiles::get))

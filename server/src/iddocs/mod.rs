@@ -1,0 +1,793 @@
+//! ID documents: upload, verification, deletion, and the go-live gate.
+//!
+//! The promise to models: nobody on the server can read her document. Each upload is encrypted
+//! while it streams to its own fresh age identity (the document key); that key is wrapped to
+//! every current verifier's age recipient and kept in `id_document_keys`, apart from the bulk
+//! ciphertext files ([`storage`]). The server never holds a verifier identity. Deleting the key
+//! row makes every copy of the ciphertext, backups included, unreadable.
+//!
+//! Invariants:
+//! - A model may go live only while she has an `approved`, `adult`, unexpired document
+//!   ([`may_go_live`]); every path that starts a show calls it inside its transaction.
+//! - At most one document per model is not `deleted`: a new upload supersedes the old one.
+//! - A `deleted` document is hidden from everyone; its key is shredded at once (`purge`) or when
+//!   its retention period ends (`retain`), by [`sweep`].
+//! - The audit trail records who did what and when, never personal data.
+
+pub mod crypto;
+pub mod storage;
+
+use chrono::{Datelike, Months, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use livestars_api::{
+    AdminIdDocument, AuditEvent, Decision, DecisionKind, IdDocument, Rewrap, VerificationState,
+    VerificationStatus, Verifier, WrappedKey,
+};
+use sha2::{Digest, Sha256};
+
+use crate::accounts::User;
+use crate::config::Retention;
+use crate::db::schema::{audit_events, id_document_keys, id_documents, rooms, users, verifiers};
+use crate::db::{is_unique_violation, now, DbConnection, DbError};
+
+pub use storage::{Stored, UploadError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdDocError {
+    #[error("no verifier is registered on this instance; an admin must add one first")]
+    NoVerifiers,
+    #[error("{0}")]
+    InvalidRecipient(String),
+    #[error("this recipient is already registered")]
+    RecipientExists,
+    #[error("no such document")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("this document is not waiting for a decision")]
+    NotPending,
+    #[error("the document changed since it was downloaded; download it again")]
+    StaleDocument,
+    #[error("the key changed since it was downloaded; download it again")]
+    StaleKey,
+    #[error("the date of birth shows the person is under 18")]
+    UnderAge,
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    VerificationRequired(&'static str),
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for IdDocError {
+    fn from(e: diesel::result::Error) -> Self {
+        IdDocError::Db(DbError::Query(e))
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> IdDocError {
+    IdDocError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Append to the audit trail.
+pub fn audit(
+    conn: &mut DbConnection,
+    actor: Option<i64>,
+    subject: Option<i64>,
+    document: Option<i64>,
+    action: &str,
+) -> Result<(), IdDocError> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::at.eq(now()),
+            audit_events::actor_id.eq(actor),
+            audit_events::subject_id.eq(subject),
+            audit_events::document_id.eq(document),
+            audit_events::action.eq(action),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn audit_trail(conn: &mut DbConnection, limit: i64) -> Result<Vec<AuditEvent>, IdDocError> {
+    type Row = (i64, NaiveDateTime, Option<i64>, Option<i64>, Option<i64>, String);
+    let rows: Vec<Row> = audit_events::table
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .select((
+            audit_events::id,
+            audit_events::at,
+            audit_events::actor_id,
+            audit_events::subject_id,
+            audit_events::document_id,
+            audit_events::action,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at, actor_id, subject_id, document_id, action)| AuditEvent {
+            id,
+            at: at.and_utc(),
+            actor_id,
+            subject_id,
+            document_id,
+            action,
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- verifiers
+
+pub fn add_verifier(
+    conn: &mut DbConnection,
+    admin: &User,
+    recipient: &str,
+) -> Result<Verifier, IdDocError> {
+    if recipient.trim().starts_with("AGE-SECRET-KEY") {
+        return Err(IdDocError::InvalidRecipient(
+            "that is an age identity (private key): keep it on your machine and send its \
+             recipient (age1…, from `age-keygen -y`)"
+                .into(),
+        ));
+    }
+    let parsed = crypto::parse_recipient(recipient)
+        .map_err(|e| IdDocError::InvalidRecipient(e.to_string()))?;
+    let text = parsed.to_string();
+    let t = now();
+    let id: i64 = diesel::insert_into(verifiers::table)
+        .values((
+            verifiers::user_id.eq(admin.id),
+            verifiers::recipient.eq(&text),
+            verifiers::created_at.eq(t),
+        ))
+        .returning(verifiers::id)
+        .get_result(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                IdDocError::RecipientExists
+            } else {
+                e.into()
+            }
+        })?;
+    audit(conn, Some(admin.id), Some(admin.id), None, "verifier_added")?;
+    Ok(Verifier {
+        id,
+        username: admin.username.clone(),
+        recipient: text,
+        created_at: t.and_utc(),
+    })
+}
+
+pub fn list_verifiers(conn: &mut DbConnection) -> Result<Vec<Verifier>, IdDocError> {
+    let rows: Vec<(i64, String, String, NaiveDateTime)> = verifiers::table
+        .inner_join(users::table)
+        .order(verifiers::id)
+        .select((
+            verifiers::id,
+            users::username,
+            verifiers::recipient,
+            verifiers::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, username, recipient, created_at)| Verifier {
+            id,
+            username,
+            recipient,
+            created_at: created_at.and_utc(),
+        })
+        .collect())
+}
+
+pub fn remove_verifier(conn: &mut DbConnection, admin: &User, id: i64) -> Result<(), IdDocError> {
+    let n = diesel::delete(verifiers::table.find(id)).execute(conn)?;
+    if n == 0 {
+        return Err(IdDocError::NotFound);
+    }
+    audit(conn, Some(admin.id), None, None, "verifier_removed")?;
+    Ok(())
+}
+
+/// The current verifier recipients, sorted: the set new uploads are wrapped to.
+pub fn current_recipients(conn: &mut DbConnection) -> Result<Vec<String>, IdDocError> {
+    let mut r: Vec<String> = verifiers::table.select(verifiers::recipient).load(conn)?;
+    r.sort();
+    Ok(r)
+}
+
+/// The current recipients, parsed, for an upload. Refuses when there are none.
+pub fn upload_recipients(
+    conn: &mut DbConnection,
+    user: &User,
+) -> Result<(Vec<String>, Vec<age::x25519::Recipient>), IdDocError> {
+    if user.role != "model" {
+        return Err(IdDocError::Forbidden("only models upload ID documents"));
+    }
+    let texts = current_recipients(conn)?;
+    if texts.is_empty() {
+        return Err(IdDocError::NoVerifiers);
+    }
+    let parsed = texts
+        .iter()
+        .map(|t| crypto::parse_recipient(t).map_err(|e| IdDocError::InvalidRecipient(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((texts, parsed))
+}
+
+// ---------------------------------------------------------------- documents
+
+type DocRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+    Option<NaiveDate>,
+    Option<String>,
+    bool,
+);
+
+macro_rules! doc_columns {
+    () => {
+        (
+            id_documents::id,
+            id_documents::user_id,
+            id_documents::status,
+            id_documents::storage_key,
+            id_documents::sha256,
+            id_documents::size_bytes,
+            id_documents::mime,
+            id_documents::uploaded_at,
+            id_documents::decided_at,
+            id_documents::valid_until,
+            id_documents::reject_reason,
+            id_documents::adult,
+        )
+    };
+}
+
+fn state_of(status: &str) -> VerificationState {
+    match status {
+        "approved" => VerificationState::Approved,
+        "rejected" => VerificationState::Rejected,
+        "pending" => VerificationState::Pending,
+        _ => VerificationState::None,
+    }
+}
+
+fn to_api(r: &DocRow) -> IdDocument {
+    IdDocument {
+        id: r.0,
+        status: state_of(&r.2),
+        mime: r.6.clone(),
+        size_bytes: r.5,
+        sha256: r.4.clone(),
+        uploaded_at: r.7.and_utc(),
+        decided_at: r.8.map(|t| t.and_utc()),
+        valid_until: r.9,
+        reject_reason: r.10.clone(),
+    }
+}
+
+/// The model's current (not deleted) document, if any.
+fn current_doc(conn: &mut DbConnection, user_id: i64) -> Result<Option<DocRow>, IdDocError> {
+    Ok(id_documents::table
+        .filter(id_documents::user_id.eq(user_id))
+        .filter(id_documents::status.ne("deleted"))
+        .order(id_documents::id.desc())
+        .select(doc_columns!())
+        .first(conn)
+        .optional()?)
+}
+
+/// Mark a document deleted under the retention policy. Returns the ciphertext file to remove
+/// once the transaction has committed (purge), or `None` (retain: the sweep shreds it later).
+fn retire(
+    conn: &mut DbConnection,
+    doc_id: i64,
+    retention: Retention,
+    at: NaiveDateTime,
+) -> Result<Option<String>, IdDocError> {
+    let key: Option<String> = id_documents::table
+        .find(doc_id)
+        .select(id_documents::storage_key)
+        .first(conn)?;
+    match retention {
+        Retention::Purge => {
+            diesel::delete(id_document_keys::table.find(doc_id)).execute(conn)?;
+            diesel::update(id_documents::table.find(doc_id))
+                .set((
+                    id_documents::status.eq("deleted"),
+                    id_documents::deleted_at.eq(Some(at)),
+                    id_documents::storage_key.eq(None::<String>),
+                    id_documents::shred_after.eq(None::<NaiveDateTime>),
+                    id_documents::adult.eq(false),
+                ))
+                .execute(conn)?;
+            Ok(key)
+        }
+        Retention::Retain { days } => {
+            diesel::update(id_documents::table.find(doc_id))
+                .set((
+                    id_documents::status.eq("deleted"),
+                    id_documents::deleted_at.eq(Some(at)),
+                    id_documents::shred_after.eq(Some(at + chrono::Duration::days(days.into()))),
+                    id_documents::adult.eq(false),
+                ))
+                .execute(conn)?;
+            Ok(None)
+        }
+    }
+}
+
+/// End a model's running show (her verification is gone). Returns whether one was running.
+fn end_show(conn: &mut DbConnection, user_id: i64) -> Result<bool, IdDocError> {
+    let n = diesel::update(
+        rooms::table
+            .filter(rooms::user_id.eq(user_id))
+            .filter(rooms::status.ne("offline")),
+    )
+    .set((
+        rooms::status.eq("offline"),
+        rooms::started_at.eq(None::<NaiveDateTime>),
+        rooms::viewer_count.eq(0),
+        rooms::guest_count.eq(0),
+        rooms::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// What a write left to do after its transaction commits.
+#[derive(Debug, Default)]
+pub struct Aftermath {
+    /// Ciphertext files to remove.
+    pub remove_files: Vec<String>,
+    /// Whether a show was ended (the directory must be refreshed).
+    pub show_ended: bool,
+}
+
+/// Record a stored upload: it supersedes her previous document (which is retired under the
+/// retention policy, ending her show: she has no approved document any more).
+pub fn record_upload(
+    conn: &mut DbConnection,
+    user: &User,
+    stored: &Stored,
+    recipients: &[String],
+    retention: Retention,
+) -> Result<(IdDocument, Aftermath), IdDocError> {
+    let t = now();
+    let mut after = Aftermath::default();
+    if let Some(old) = current_doc(conn, user.id)? {
+        after.remove_files.extend(retire(conn, old.0, retention, t)?);
+        audit(conn, Some(user.id), Some(user.id), Some(old.0), "document_superseded")?;
+    }
+    after.show_ended = end_show(conn, user.id)?;
+    let id: i64 = diesel::insert_into(id_documents::table)
+        .values((
+            id_documents::user_id.eq(user.id),
+            id_documents::status.eq("pending"),
+            id_documents::storage_key.eq(Some(&stored.storage_key)),
+            id_documents::sha256.eq(&stored.sha256),
+            id_documents::size_bytes.eq(stored.size_bytes),
+            id_documents::mime.eq(stored.mime),
+            id_documents::uploaded_at.eq(t),
+            id_documents::adult.eq(false),
+        ))
+        .returning(id_documents::id)
+        .get_result(conn)?;
+    diesel::insert_into(id_document_keys::table)
+        .values((
+            id_document_keys::document_id.eq(id),
+            id_document_keys::wrapped_key.eq(&stored.wrapped_key),
+            id_document_keys::recipients.eq(recipients.join(" ")),
+            id_document_keys::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    audit(conn, Some(user.id), Some(user.id), Some(id), "document_uploaded")?;
+    let row = own_doc(conn, user.id, id)?;
+    Ok((to_api(&row), after))
+}
+
+fn own_doc(conn: &mut DbConnection, user_id: i64, id: i64) -> Result<DocRow, IdDocError> {
+    // Another model's document and a deleted one answer the same: not found.
+    id_documents::table
+        .filter(id_documents::id.eq(id))
+        .filter(id_documents::user_id.eq(user_id))
+        .filter(id_documents::status.ne("deleted"))
+        .select(doc_columns!())
+        .first(conn)
+        .optional()?
+        .ok_or(IdDocError::NotFound)
+}
+
+pub fn get_own(conn: &mut DbConnection, user: &User, id: i64) -> Result<IdDocument, IdDocError> {
+    Ok(to_api(&own_doc(conn, user.id, id)?))
+}
+
+/// The model deletes her document: verification revoked at once, show ended, ciphertext gone
+/// (purge) or hidden until shredded (retain).
+pub fn delete_own(
+    conn: &mut DbConnection,
+    user: &User,
+    id: i64,
+    retention: Retention,
+) -> Result<Aftermath, IdDocError> {
+    own_doc(conn, user.id, id)?;
+    let mut after = Aftermath::default();
+    after.remove_files.extend(retire(conn, id, retention, now())?);
+    after.show_ended = end_show(conn, user.id)?;
+    audit(conn, Some(user.id), Some(user.id), Some(id), "document_deleted")?;
+    Ok(after)
+}
+
+fn is_valid_approval(r: &DocRow, today: NaiveDate) -> bool {
+    r.2 == "approved" && r.11 && r.9.is_none_or(|until| until >= today)
+}
+
+/// The go-live gate.
+pub fn may_go_live(conn: &mut DbConnection, user_id: i64, today: NaiveDate) -> Result<(), IdDocError> {
+    match current_doc(conn, user_id)? {
+        Some(r) if is_valid_approval(&r, today) => Ok(()),
+        Some(r) if r.2 == "approved" => Err(IdDocError::VerificationRequired(
+            "your ID document has expired; upload a current one",
+        )),
+        Some(r) if r.2 == "pending" => Err(IdDocError::VerificationRequired(
+            "your ID document is waiting for verification",
+        )),
+        Some(_) => Err(IdDocError::VerificationRequired(
+            "your ID document was rejected; upload a new one",
+        )),
+        None => Err(IdDocError::VerificationRequired(
+            "upload an ID document and wait for its approval before going live",
+        )),
+    }
+}
+
+pub fn status(
+    conn: &mut DbConnection,
+    user: &User,
+    today: NaiveDate,
+) -> Result<VerificationStatus, IdDocError> {
+    Ok(match current_doc(conn, user.id)? {
+        None => VerificationStatus {
+            status: VerificationState::None,
+            document_id: None,
+            valid_until: None,
+            reason: None,
+            may_go_live: false,
+        },
+        Some(r) => VerificationStatus {
+            status: state_of(&r.2),
+            document_id: Some(r.0),
+            valid_until: r.9,
+            reason: r.10.clone(),
+            may_go_live: is_valid_approval(&r, today),
+        },
+    })
+}
+
+// ---------------------------------------------------------------- verifiers' side
+
+pub fn admin_list(
+    conn: &mut DbConnection,
+    status: VerificationState,
+) -> Result<Vec<AdminIdDocument>, IdDocError> {
+    let status = match status {
+        VerificationState::Pending => "pending",
+        VerificationState::Approved => "approved",
+        VerificationState::Rejected => "rejected",
+        VerificationState::None => return Ok(vec![]),
+    };
+    let current = current_recipients(conn)?.join(" ");
+    type Row = (i64, String, String, String, i64, String, NaiveDateTime, String);
+    let rows: Vec<Row> = id_documents::table
+        .inner_join(users::table)
+        .inner_join(id_document_keys::table)
+        .filter(id_documents::status.eq(status))
+        .order(id_documents::uploaded_at)
+        .select((
+            id_documents::id,
+            users::username,
+            id_documents::status,
+            id_documents::mime,
+            id_documents::size_bytes,
+            id_documents::sha256,
+            id_documents::uploaded_at,
+            id_document_keys::recipients,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, model, status, mime, size_bytes, sha256, uploaded_at, recipients)| {
+            AdminIdDocument {
+                id,
+                model,
+                status: state_of(&status),
+                mime,
+                size_bytes,
+                sha256,
+                uploaded_at: uploaded_at.and_utc(),
+                needs_rewrap: recipients != current,
+            }
+        })
+        .collect())
+}
+
+/// Storage key and hash of a document's ciphertext, for download. Deleted documents (also
+/// those retained under `retain`) are hidden from verifiers too.
+pub fn ciphertext_ref(conn: &mut DbConnection, id: i64) -> Result<(String, String), IdDocError> {
+    let row: Option<(Option<String>, String)> = id_documents::table
+        .filter(id_documents::id.eq(id))
+        .filter(id_documents::status.ne("deleted"))
+        .select((id_documents::storage_key, id_documents::sha256))
+        .first(conn)
+        .optional()?;
+    match row {
+        Some((Some(key), sha)) => Ok((key, sha)),
+        _ => Err(IdDocError::NotFound),
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+pub fn wrapped_key(conn: &mut DbConnection, id: i64) -> Result<WrappedKey, IdDocError> {
+    let row: Option<(String, String)> = id_document_keys::table
+        .inner_join(id_documents::table)
+        .filter(id_documents::id.eq(id))
+        .filter(id_documents::status.ne("deleted"))
+        .select((id_document_keys::wrapped_key, id_document_keys::recipients))
+        .first(conn)
+        .optional()?;
+    let (wrapped, recipients) = row.ok_or(IdDocError::NotFound)?;
+    Ok(WrappedKey {
+        document_id: id,
+        key_sha256: sha256_hex(&wrapped),
+        wrapped_key: wrapped,
+        recipients: recipients.split_whitespace().map(str::to_string).collect(),
+        current_recipients: current_recipients(conn)?,
+    })
+}
+
+/// Replace a document's wrapped key with one re-wrapped (in the console) to the current
+/// verifiers. The bulk ciphertext is untouched.
+pub fn rewrap(
+    conn: &mut DbConnection,
+    admin: &User,
+    id: i64,
+    body: &Rewrap,
+) -> Result<WrappedKey, IdDocError> {
+    let current = wrapped_key(conn, id)?;
+    if !current.key_sha256.eq_ignore_ascii_case(body.previous_key_sha256.trim()) {
+        return Err(IdDocError::StaleKey);
+    }
+    crypto::check_wrapped_key(&body.wrapped_key).map_err(|e| invalid("wrapped_key", e.to_string()))?;
+    let mut claimed: Vec<String> = body
+        .recipients
+        .iter()
+        .map(|r| {
+            crypto::parse_recipient(r)
+                .map(|p| p.to_string())
+                .map_err(|e| invalid("recipients", e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    claimed.sort();
+    claimed.dedup();
+    if claimed != current.current_recipients {
+        return Err(invalid(
+            "recipients",
+            "re-wrap to exactly the current verifiers' recipients",
+        ));
+    }
+    diesel::update(id_document_keys::table.find(id))
+        .set((
+            id_document_keys::wrapped_key.eq(&body.wrapped_key),
+            id_document_keys::recipients.eq(claimed.join(" ")),
+            id_document_keys::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    audit(conn, Some(admin.id), None, Some(id), "key_rewrapped")?;
+    wrapped_key(conn, id)
+}
+
+/// The date someone born on `dob` turns 18. A 29 February birthday counts from 1 March in
+/// common years: the later, conservative reading.
+pub fn eighteenth_birthday(dob: NaiveDate) -> Option<NaiveDate> {
+    let d = dob.checked_add_months(Months::new(18 * 12))?;
+    if dob.month() == 2 && dob.day() == 29 && d.day() == 28 {
+        d.succ_opt()
+    } else {
+        Some(d)
+    }
+}
+
+/// Record a verifier's decision, bound to the ciphertext hash she downloaded.
+pub fn decide(
+    conn: &mut DbConnection,
+    admin: &User,
+    id: i64,
+    d: &Decision,
+    today: NaiveDate,
+) -> Result<IdDocument, IdDocError> {
+    let row: DocRow = id_documents::table
+        .filter(id_documents::id.eq(id))
+        .filter(id_documents::status.ne("deleted"))
+        .select(doc_columns!())
+        .first(conn)
+        .optional()?
+        .ok_or(IdDocError::NotFound)?;
+    if row.2 != "pending" {
+        return Err(IdDocError::NotPending);
+    }
+    if !row.4.eq_ignore_ascii_case(d.sha256.trim()) {
+        return Err(IdDocError::StaleDocument);
+    }
+    let t = now();
+    match d.decision {
+        DecisionKind::Approve => {
+            if d.reason.is_some() {
+                return Err(invalid("reason", "only a rejection has a reason"));
+            }
+            let dob = d
+                .date_of_birth
+                .ok_or_else(|| invalid("date_of_birth", "required to approve"))?;
+            if dob > today {
+                return Err(invalid("date_of_birth", "is in the future"));
+            }
+            if eighteenth_birthday(dob).is_none_or(|adult_on| adult_on > today) {
+                return Err(IdDocError::UnderAge);
+            }
+            if d.valid_until.is_some_and(|until| until < today) {
+                return Err(invalid("valid_until", "the document has expired"));
+            }
+            diesel::update(id_documents::table.find(id))
+                .set((
+                    id_documents::status.eq("approved"),
+                    id_documents::adult.eq(true),
+                    id_documents::decided_at.eq(Some(t)),
+                    id_documents::decided_by.eq(Some(admin.id)),
+                    id_documents::valid_until.eq(d.valid_until),
+                ))
+                .execute(conn)?;
+            audit(conn, Some(admin.id), Some(row.1), Some(id), "document_approved")?;
+        }
+        DecisionKind::Reject => {
+            if d.date_of_birth.is_some() || d.valid_until.is_some() {
+                return Err(invalid("date_of_birth", "a rejection carries only a reason"));
+            }
+            let reason = d.reason.as_deref().map(str::trim).unwrap_or("");
+            let len = reason.chars().count();
+            if !(1..=500).contains(&len) || reason.chars().any(|c| c.is_control() && c != '\n') {
+                return Err(invalid("reason", "1 to 500 characters, shown to the model"));
+            }
+            diesel::update(id_documents::table.find(id))
+                .set((
+                    id_documents::status.eq("rejected"),
+                    id_documents::decided_at.eq(Some(t)),
+                    id_documents::decided_by.eq(Some(admin.id)),
+                    id_documents::reject_reason.eq(Some(reason)),
+                ))
+                .execute(conn)?;
+            audit(conn, Some(admin.id), Some(row.1), Some(id), "document_rejected")?;
+        }
+    }
+    let row: DocRow = id_documents::table
+        .find(id)
+        .select(doc_columns!())
+        .first(conn)?;
+    Ok(to_api(&row))
+}
+
+// ---------------------------------------------------------------- housekeeping
+
+/// Periodic housekeeping at time `at`: shred the keys of retained documents whose period has
+/// ended, and end the shows of models whose approval has expired.
+pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, IdDocError> {
+    let mut after = Aftermath::default();
+    let due: Vec<(i64, i64, Option<String>)> = id_documents::table
+        .filter(id_documents::status.eq("deleted"))
+        .filter(id_documents::shred_after.le(at))
+        .select((id_documents::id, id_documents::user_id, id_documents::storage_key))
+        .load(conn)?;
+    for (id, user_id, key) in due {
+        diesel::delete(id_document_keys::table.find(id)).execute(conn)?;
+        diesel::update(id_documents::table.find(id))
+            .set((
+                id_documents::storage_key.eq(None::<String>),
+                id_documents::shred_after.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+        after.remove_files.extend(key);
+        audit(conn, None, Some(user_id), Some(id), "key_shredded")?;
+    }
+    let today = at.date();
+    let showing: Vec<i64> = rooms::table
+        .filter(rooms::status.ne("offline"))
+        .select(rooms::user_id)
+        .load(conn)?;
+    for user_id in showing {
+        if may_go_live(conn, user_id, today).is_err() {
+            end_show(conn, user_id)?;
+            audit(conn, None, Some(user_id), None, "show_ended_unverified")?;
+            after.show_ended = true;
+        }
+    }
+    Ok(after)
+}
+
+/// Storage keys the database still references (for removing orphaned files).
+pub fn referenced_keys(conn: &mut DbConnection) -> Result<Vec<String>, IdDocError> {
+    Ok(id_documents::table
+        .filter(id_documents::storage_key.is_not_null())
+        .select(id_documents::storage_key.assume_not_null())
+        .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn adulthood_starts_on_the_eighteenth_birthday() {
+        assert_eq!(eighteenth_birthday(d(2008, 11, 26)), Some(d(2026, 11, 26)));
+        assert_eq!(eighteenth_birthday(d(2008, 2, 29)), Some(d(2026, 3, 1)));
+        assert_eq!(eighteenth_birthday(d(2006, 2, 28)), Some(d(2024, 2, 28)));
+    }
+}
+
+/// One round of housekeeping: [`sweep`] in a transaction, then remove the shredded files and
+/// any ciphertext file no document references (left by a crash between storing a file and
+/// committing its row, or by a failed removal). Files younger than ten minutes are left alone:
+/// an upload may be between the two steps. Returns whether a show ended.
+pub async fn housekeeping(
+    db: &crate::db::Db,
+    data_dir: &std::path::Path,
+    at: NaiveDateTime,
+) -> Result<bool, IdDocError> {
+    let after = db.write(move |conn| sweep(conn, at)).await?;
+    let referenced = db.read(referenced_keys).await?;
+    let dir = storage::dir(data_dir);
+    let removed = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
+        let referenced: std::collections::HashSet<String> = referenced.into_iter().collect();
+        let mut removed = 0;
+        for key in &after.remove_files {
+            storage::remove(&dir, key)?;
+            removed += 1;
+        }
+        let young = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        for (key, modified) in storage::list(&dir)? {
+            if !referenced.contains(&key) && modified < young {
+                storage::remove(&dir, &key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    })
+    .await
+    .map_err(|e| DbError::Join(e.to_string()))?
+    .map_err(|e| IdDocError::Upload(UploadError::Io(e)))?;
+    if removed > 0 {
+        tracing::info!(removed, "removed shredded or orphaned ciphertext files");
+    }
+    Ok(after.show_ended)
+}

@@ -1,0 +1,281 @@
+//! The bulk store: one ciphertext file per document under `<data_dir>/iddocs/`. Files are
+//! written as `<key>.age.partial` and renamed when complete, so a crash never leaves a
+//! truncated file under a final name. Plaintext never touches the disk: bytes go from the
+//! request straight into the age stream, whose output is the only thing written.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use age::x25519;
+use sha2::{Digest, Sha256};
+
+use super::crypto::{self, CryptoError};
+
+/// What an upload left behind: a ciphertext file and what the database records about it.
+#[derive(Debug)]
+pub struct Stored {
+    pub storage_key: String,
+    /// SHA-256 of the ciphertext file, hex.
+    pub sha256: String,
+    /// Plaintext size in bytes.
+    pub size_bytes: i64,
+    pub mime: &'static str,
+    /// The document key, wrapped to the verifiers (armored age).
+    pub wrapped_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the upload is empty")]
+    Empty,
+    #[error("an ID document must be a JPEG, PNG or PDF file")]
+    UnsupportedType,
+    #[error("the document is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("storage: {0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// The document types accepted, recognised by their first bytes.
+pub fn sniff_document(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if head.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else {
+        None
+    }
+}
+
+/// Bytes needed to decide the type.
+const SNIFF_LEN: usize = 8;
+
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("iddocs")
+}
+
+fn path_of(dir: &Path, key: &str) -> Option<PathBuf> {
+    // Keys are generated here: 32 hex digits. Anything else never names a file.
+    let valid = key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| dir.join(format!("{key}.age")))
+}
+
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encrypt the chunks `next` yields into a new ciphertext file, to a fresh document key that is
+/// then wrapped to `recipients`. `next` returns `None` at the end of the upload and an error if
+/// the upload broke off (nothing is stored then). Blocking. On any error the partial file is
+/// removed.
+pub fn store_encrypted<B: AsRef<[u8]>>(
+    dir: &Path,
+    recipients: &[x25519::Recipient],
+    limit: usize,
+    next: impl FnMut() -> Option<io::Result<B>>,
+) -> Result<Stored, UploadError> {
+    if recipients.is_empty() {
+        return Err(CryptoError::NoRecipients.into());
+    }
+    fs::create_dir_all(dir)?;
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| io::Error::other(e.to_string()))?;
+    let key = hex::encode(raw);
+    let final_path = dir.join(format!("{key}.age"));
+    let partial = dir.join(format!("{key}.age.partial"));
+    let result = write_file(&partial, recipients, limit, next);
+    match result {
+        Ok((sha256, size_bytes, mime, wrapped_key)) => {
+            fs::rename(&partial, &final_path).inspect_err(|_| {
+                let _ = fs::remove_file(&partial);
+            })?;
+            Ok(Stored {
+                storage_key: key,
+                sha256,
+                size_bytes,
+                mime,
+                wrapped_key,
+            })
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+fn write_file<B: AsRef<[u8]>>(
+    path: &Path,
+    recipients: &[x25519::Recipient],
+    limit: usize,
+    mut next: impl FnMut() -> Option<io::Result<B>>,
+) -> Result<(String, i64, &'static str, String), UploadError> {
+    let doc_key = crypto::new_document_key();
+    let file = File::create(path)?;
+    let sink = Hashing {
+        inner: BufWriter::with_capacity(256 * 1024, file),
+        hasher: Sha256::new(),
+    };
+    let mut stream = crypto::encrypt_stream(&doc_key, sink)?;
+    let mut head: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
+    let mut mime = None;
+    let mut total = 0usize;
+    while let Some(chunk) = next() {
+        let chunk = chunk?;
+        let chunk = chunk.as_ref();
+        total += chunk.len();
+        if total > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        if mime.is_some() {
+            stream.write_all(chunk)?;
+            continue;
+        }
+        // Hold the first bytes back until the type is known: nothing of a refused file is
+        // written, even encrypted.
+        head.extend_from_slice(chunk);
+        if head.len() >= SNIFF_LEN {
+            mime = Some(sniff_document(&head).ok_or(UploadError::UnsupportedType)?);
+            stream.write_all(&head)?;
+            head.clear();
+        }
+    }
+    if total == 0 {
+        return Err(UploadError::Empty);
+    }
+    let mime = match mime {
+        Some(m) => m,
+        None => {
+            let m = sniff_document(&head).ok_or(UploadError::UnsupportedType)?;
+            stream.write_all(&head)?;
+            m
+        }
+    };
+    let mut sink = stream.finish()?;
+    sink.flush()?;
+    let Hashing { inner, hasher } = sink;
+    let file = inner.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    let wrapped = crypto::wrap_key(&doc_key, recipients)?;
+    Ok((hex::encode(hasher.finalize()), total as i64, mime, wrapped))
+}
+
+/// The ciphertext of a stored document.
+pub fn read(dir: &Path, key: &str) -> io::Result<Vec<u8>> {
+    let path = path_of(dir, key).ok_or_else(|| io::Error::other("invalid storage key"))?;
+    fs::read(path)
+}
+
+/// Remove a ciphertext file; a file already gone is not an error.
+pub fn remove(dir: &Path, key: &str) -> io::Result<()> {
+    let Some(path) = path_of(dir, key) else {
+        return Ok(());
+    };
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Storage keys of the files present (complete ones only).
+pub fn list(dir: &Path) -> io::Result<Vec<(String, std::time::SystemTime)>> {
+    let mut out = vec![];
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if let Some(key) = name.strip_suffix(".age") {
+            if path_of(dir, key).is_some() {
+                out.push((key.to_string(), entry.metadata()?.modified()?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(data: &[u8], size: usize) -> impl FnMut() -> Option<io::Result<Vec<u8>>> + '_ {
+        let mut it = data.chunks(size);
+        move || it.next().map(|c| Ok(c.to_vec()))
+    }
+
+    #[test]
+    fn stores_only_ciphertext_that_decrypts_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let verifier = x25519::Identity::generate();
+        let mut doc = b"%PDF-1.7\n".to_vec();
+        doc.extend(b"PASSPORT NUMBER X1234567 ".repeat(2000));
+        // One-byte chunks for the head: the type is still recognised across chunk boundaries.
+        let stored = store_encrypted(dir.path(), &[verifier.to_public()], 1 << 20, chunks(&doc, 3))
+            .unwrap();
+        assert_eq!(stored.mime, "application/pdf");
+        assert_eq!(stored.size_bytes as usize, doc.len());
+        let ct = read(dir.path(), &stored.storage_key).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&ct)), stored.sha256);
+        assert!(!ct.windows(15).any(|w| w == b"PASSPORT NUMBER"));
+        let key = crypto::unwrap_key(&stored.wrapped_key, &verifier).unwrap();
+        assert_eq!(crypto::decrypt_document(&ct, &key).unwrap(), doc);
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no partial or plaintext files left");
+    }
+
+    #[test]
+    fn refused_uploads_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = [x25519::Identity::generate().to_public()];
+        let exe = b"MZ\x90\x00\x03\x00\x00\x00 program".repeat(10);
+        assert!(matches!(
+            store_encrypted(dir.path(), &r, 1 << 20, chunks(&exe, 4)),
+            Err(UploadError::UnsupportedType)
+        ));
+        let big = [&[0xFF, 0xD8, 0xFF][..], &[0u8; 5000]].concat();
+        assert!(matches!(
+            store_encrypted(dir.path(), &r, 4096, chunks(&big, 1000)),
+            Err(UploadError::TooLarge { limit: 4096 })
+        ));
+        assert!(matches!(
+            store_encrypted(dir.path(), &r, 4096, chunks(b"", 1)),
+            Err(UploadError::Empty)
+        ));
+        // A broken-off upload stores nothing, even after a valid start.
+        let mut parts = vec![Ok(b"%PDF-1.7 start".to_vec()), Err(io::Error::other("reset"))].into_iter();
+        assert!(matches!(
+            store_encrypted(dir.path(), &r, 4096, move || parts.next()),
+            Err(UploadError::Io(_))
+        ));
+        // Short but valid: a 3-byte JPEG start is recognised at the end of the stream.
+        assert!(store_encrypted(dir.path(), &r, 4096, chunks(&[0xFF, 0xD8, 0xFF], 1)).is_ok());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn storage_keys_cannot_escape_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(dir.path(), "../../etc/passwd").is_err());
+        assert!(remove(dir.path(), "../x").is_ok());
+    }
+}
