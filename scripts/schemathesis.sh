@@ -26,6 +26,12 @@ token=$(curl -sf -X POST "$url/api/sessions" -H 'content-type: application/json'
   -d '{"username":"fuzzmodel","password":"fuzz password 1"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 curl -sf -X POST "$url/api/me/model" -H "authorization: Bearer $token" > /dev/null
 
+# An admin with a registered verifier, so the admin API is exercised past 403 too (the
+# recipient is the public example from the age README).
+admin_token=$(LIVESTARS_DATABASE_URL="$db_url" "$bin" admin create --username fuzzadmin --data-dir "$work/data" 2>/dev/null)
+LIVESTARS_DATABASE_URL="$db_url" "$bin" admin add-verifier --username fuzzadmin --data-dir "$work/data" \
+  --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p > /dev/null 2>&1
+
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 # Sign-out would revoke the token the other operations use: it gets a run of its own, last.
 status=0
@@ -37,5 +43,9 @@ schemathesis run "$url/api/openapi.json" --checks "$checks" \
   --max-examples "$examples" --seed 20261126 --workers 1 \
   --header "Authorization: Bearer $token" --request-timeout 10 --no-color \
   --include-path /api/sessions/current --phases examples,coverage,fuzzing || status=$?
+schemathesis run "$url/api/openapi.json" --checks "$checks" \
+  --max-examples "$examples" --seed 20261126 --workers 2 \
+  --header "Authorization: Bearer $admin_token" --request-timeout 10 --no-color \
+  --include-path-regex '^/api/admin/' || status=$?
 if grep -qi 'panicked' "$work/server.log"; then echo "server panicked:"; cat "$work/server.log"; exit 1; fi
 exit $status

@@ -115,15 +115,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin {
-            command: AdminCommand::AddVerifier {
-                username,
-                recipient,
-            },
+            command:
+                AdminCommand::AddVerifier {
+                    username,
+                    recipient,
+                },
         } => {
-            let v = tokio::task::spawn_blocking(move || {
-                add_verifier(&config, &username, &recipient)
-            })
-            .await??;
+            let v =
+                tokio::task::spawn_blocking(move || add_verifier(&config, &username, &recipient))
+                    .await??;
             println!("verifier {} registered for {}", v.recipient, v.username);
             eprintln!(
                 "new uploads are encrypted to it; re-wrap existing documents from the console"

@@ -236,3 +236,57 @@ fn same_binary_runs_on_postgres() {
         .execute(&mut admin)
         .unwrap();
 }
+
+#[test]
+fn admin_add_verifier_registers_a_recipient_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| livestars(dir.path()).args(args).output().unwrap();
+    assert!(run(&["admin", "create", "--username", "vera"])
+        .status
+        .success());
+    let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let out = run(&[
+        "admin",
+        "add-verifier",
+        "--username",
+        "vera",
+        "--recipient",
+        recipient,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(recipient));
+
+    let bad = run(&[
+        "admin",
+        "add-verifier",
+        "--username",
+        "vera",
+        "--recipient",
+        "age1oops",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("recipient"));
+    let again = run(&[
+        "admin",
+        "add-verifier",
+        "--username",
+        "vera",
+        "--recipient",
+        recipient,
+    ]);
+    assert!(!again.status.success());
+    let nobody = run(&[
+        "admin",
+        "add-verifier",
+        "--username",
+        "nobody",
+        "--recipient",
+        recipient,
+    ]);
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no account named nobody"));
+}

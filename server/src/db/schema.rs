@@ -61,7 +61,6 @@ diesel::joinable!(profiles -> users (user_id));
 diesel::joinable!(avatars -> users (user_id));
 diesel::joinable!(rooms -> users (user_id));
 
-
 diesel::table! {
     verifiers (id) {
         id -> BigInt,

@@ -199,9 +199,11 @@ impl From<IdDocError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "verification_required", msg)
             }
             Upload(UploadError::Empty) => ApiError::bad_request("empty_body", msg),
-            Upload(UploadError::UnsupportedType) => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_document", msg)
-            }
+            Upload(UploadError::UnsupportedType) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_document",
+                msg,
+            ),
             Upload(UploadError::TooLarge { .. }) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
             }

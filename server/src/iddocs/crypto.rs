@@ -78,7 +78,10 @@ pub fn wrap_key(
 /// Check that `armored` is an armored age file with a well-formed header (used when an admin
 /// uploads a re-wrapped key: the server cannot decrypt it, but it can refuse garbage).
 pub fn check_wrapped_key(armored: &str) -> Result<(), CryptoError> {
-    if !armored.trim_start().starts_with("-----BEGIN AGE ENCRYPTED FILE-----") {
+    if !armored
+        .trim_start()
+        .starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+    {
         return Err(CryptoError::NotAge("missing the armor header".into()));
     }
     let reader = age::armor::ArmoredReader::new(armored.as_bytes());
@@ -109,8 +112,8 @@ pub fn decrypt_document(
     ciphertext: &[u8],
     doc_key: &x25519::Identity,
 ) -> Result<Vec<u8>, CryptoError> {
-    let dec = age::Decryptor::new_buffered(ciphertext)
-        .map_err(|e| CryptoError::NotAge(e.to_string()))?;
+    let dec =
+        age::Decryptor::new_buffered(ciphertext).map_err(|e| CryptoError::NotAge(e.to_string()))?;
     let mut r = dec
         .decrypt(iter::once(doc_key as &dyn age::Identity))
         .map_err(|e| CryptoError::Decrypt(e.to_string()))?;
@@ -163,11 +166,22 @@ mod tests {
         assert!(!wrapped.contains("AGE-SECRET-KEY"));
     }
 
+    /// The example recipient from the age README, used by scripts/schemathesis.sh.
+    pub const EXAMPLE_RECIPIENT: &str =
+        "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
     #[test]
     fn recipients_are_validated() {
+        assert!(parse_recipient(EXAMPLE_RECIPIENT).is_ok());
         let ok = x25519::Identity::generate().to_public().to_string();
         assert!(parse_recipient(&ok).is_ok());
-        for bad in ["", "age1", "AGE-SECRET-KEY-1QQQ", "ssh-ed25519 AAAA", &ok[..ok.len() - 1]] {
+        for bad in [
+            "",
+            "age1",
+            "AGE-SECRET-KEY-1QQQ",
+            "ssh-ed25519 AAAA",
+            &ok[..ok.len() - 1],
+        ] {
             assert!(parse_recipient(bad).is_err(), "{bad}");
         }
         assert!(matches!(

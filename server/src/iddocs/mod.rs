@@ -99,7 +99,14 @@ pub fn audit(
 }
 
 pub fn audit_trail(conn: &mut DbConnection, limit: i64) -> Result<Vec<AuditEvent>, IdDocError> {
-    type Row = (i64, NaiveDateTime, Option<i64>, Option<i64>, Option<i64>, String);
+    type Row = (
+        i64,
+        NaiveDateTime,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        String,
+    );
     let rows: Vec<Row> = audit_events::table
         .order(audit_events::id.desc())
         .limit(limit)
@@ -114,14 +121,16 @@ pub fn audit_trail(conn: &mut DbConnection, limit: i64) -> Result<Vec<AuditEvent
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, at, actor_id, subject_id, document_id, action)| AuditEvent {
-            id,
-            at: at.and_utc(),
-            actor_id,
-            subject_id,
-            document_id,
-            action,
-        })
+        .map(
+            |(id, at, actor_id, subject_id, document_id, action)| AuditEvent {
+                id,
+                at: at.and_utc(),
+                actor_id,
+                subject_id,
+                document_id,
+                action,
+            },
+        )
         .collect())
 }
 
@@ -219,7 +228,9 @@ pub fn upload_recipients(
     }
     let parsed = texts
         .iter()
-        .map(|t| crypto::parse_recipient(t).map_err(|e| IdDocError::InvalidRecipient(e.to_string())))
+        .map(|t| {
+            crypto::parse_recipient(t).map_err(|e| IdDocError::InvalidRecipient(e.to_string()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((texts, parsed))
 }
@@ -373,8 +384,16 @@ pub fn record_upload(
     let t = now();
     let mut after = Aftermath::default();
     if let Some(old) = current_doc(conn, user.id)? {
-        after.remove_files.extend(retire(conn, old.0, retention, t)?);
-        audit(conn, Some(user.id), Some(user.id), Some(old.0), "document_superseded")?;
+        after
+            .remove_files
+            .extend(retire(conn, old.0, retention, t)?);
+        audit(
+            conn,
+            Some(user.id),
+            Some(user.id),
+            Some(old.0),
+            "document_superseded",
+        )?;
     }
     after.show_ended = end_show(conn, user.id)?;
     let id: i64 = diesel::insert_into(id_documents::table)
@@ -398,7 +417,13 @@ pub fn record_upload(
             id_document_keys::updated_at.eq(t),
         ))
         .execute(conn)?;
-    audit(conn, Some(user.id), Some(user.id), Some(id), "document_uploaded")?;
+    audit(
+        conn,
+        Some(user.id),
+        Some(user.id),
+        Some(id),
+        "document_uploaded",
+    )?;
     let row = own_doc(conn, user.id, id)?;
     Ok((to_api(&row), after))
 }
@@ -429,9 +454,17 @@ pub fn delete_own(
 ) -> Result<Aftermath, IdDocError> {
     own_doc(conn, user.id, id)?;
     let mut after = Aftermath::default();
-    after.remove_files.extend(retire(conn, id, retention, now())?);
+    after
+        .remove_files
+        .extend(retire(conn, id, retention, now())?);
     after.show_ended = end_show(conn, user.id)?;
-    audit(conn, Some(user.id), Some(user.id), Some(id), "document_deleted")?;
+    audit(
+        conn,
+        Some(user.id),
+        Some(user.id),
+        Some(id),
+        "document_deleted",
+    )?;
     Ok(after)
 }
 
@@ -440,7 +473,11 @@ fn is_valid_approval(r: &DocRow, today: NaiveDate) -> bool {
 }
 
 /// The go-live gate.
-pub fn may_go_live(conn: &mut DbConnection, user_id: i64, today: NaiveDate) -> Result<(), IdDocError> {
+pub fn may_go_live(
+    conn: &mut DbConnection,
+    user_id: i64,
+    today: NaiveDate,
+) -> Result<(), IdDocError> {
     match current_doc(conn, user_id)? {
         Some(r) if is_valid_approval(&r, today) => Ok(()),
         Some(r) if r.2 == "approved" => Err(IdDocError::VerificationRequired(
@@ -494,7 +531,16 @@ pub fn admin_list(
         VerificationState::None => return Ok(vec![]),
     };
     let current = current_recipients(conn)?.join(" ");
-    type Row = (i64, String, String, String, i64, String, NaiveDateTime, String);
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        String,
+        NaiveDateTime,
+        String,
+    );
     let rows: Vec<Row> = id_documents::table
         .inner_join(users::table)
         .inner_join(id_document_keys::table)
@@ -513,18 +559,20 @@ pub fn admin_list(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, model, status, mime, size_bytes, sha256, uploaded_at, recipients)| {
-            AdminIdDocument {
-                id,
-                model,
-                status: state_of(&status),
-                mime,
-                size_bytes,
-                sha256,
-                uploaded_at: uploaded_at.and_utc(),
-                needs_rewrap: recipients != current,
-            }
-        })
+        .map(
+            |(id, model, status, mime, size_bytes, sha256, uploaded_at, recipients)| {
+                AdminIdDocument {
+                    id,
+                    model,
+                    status: state_of(&status),
+                    mime,
+                    size_bytes,
+                    sha256,
+                    uploaded_at: uploaded_at.and_utc(),
+                    needs_rewrap: recipients != current,
+                }
+            },
+        )
         .collect())
 }
 
@@ -574,10 +622,14 @@ pub fn rewrap(
     body: &Rewrap,
 ) -> Result<WrappedKey, IdDocError> {
     let current = wrapped_key(conn, id)?;
-    if !current.key_sha256.eq_ignore_ascii_case(body.previous_key_sha256.trim()) {
+    if !current
+        .key_sha256
+        .eq_ignore_ascii_case(body.previous_key_sha256.trim())
+    {
         return Err(IdDocError::StaleKey);
     }
-    crypto::check_wrapped_key(&body.wrapped_key).map_err(|e| invalid("wrapped_key", e.to_string()))?;
+    crypto::check_wrapped_key(&body.wrapped_key)
+        .map_err(|e| invalid("wrapped_key", e.to_string()))?;
     let mut claimed: Vec<String> = body
         .recipients
         .iter()
@@ -665,11 +717,20 @@ pub fn decide(
                     id_documents::valid_until.eq(d.valid_until),
                 ))
                 .execute(conn)?;
-            audit(conn, Some(admin.id), Some(row.1), Some(id), "document_approved")?;
+            audit(
+                conn,
+                Some(admin.id),
+                Some(row.1),
+                Some(id),
+                "document_approved",
+            )?;
         }
         DecisionKind::Reject => {
             if d.date_of_birth.is_some() || d.valid_until.is_some() {
-                return Err(invalid("date_of_birth", "a rejection carries only a reason"));
+                return Err(invalid(
+                    "date_of_birth",
+                    "a rejection carries only a reason",
+                ));
             }
             let reason = d.reason.as_deref().map(str::trim).unwrap_or("");
             let len = reason.chars().count();
@@ -684,7 +745,13 @@ pub fn decide(
                     id_documents::reject_reason.eq(Some(reason)),
                 ))
                 .execute(conn)?;
-            audit(conn, Some(admin.id), Some(row.1), Some(id), "document_rejected")?;
+            audit(
+                conn,
+                Some(admin.id),
+                Some(row.1),
+                Some(id),
+                "document_rejected",
+            )?;
         }
     }
     let row: DocRow = id_documents::table
@@ -703,7 +770,11 @@ pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, Id
     let due: Vec<(i64, i64, Option<String>)> = id_documents::table
         .filter(id_documents::status.eq("deleted"))
         .filter(id_documents::shred_after.le(at))
-        .select((id_documents::id, id_documents::user_id, id_documents::storage_key))
+        .select((
+            id_documents::id,
+            id_documents::user_id,
+            id_documents::storage_key,
+        ))
         .load(conn)?;
     for (id, user_id, key) in due {
         diesel::delete(id_document_keys::table.find(id)).execute(conn)?;
@@ -737,22 +808,6 @@ pub fn referenced_keys(conn: &mut DbConnection) -> Result<Vec<String>, IdDocErro
         .filter(id_documents::storage_key.is_not_null())
         .select(id_documents::storage_key.assume_not_null())
         .load(conn)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
-
-    #[test]
-    fn adulthood_starts_on_the_eighteenth_birthday() {
-        assert_eq!(eighteenth_birthday(d(2008, 11, 26)), Some(d(2026, 11, 26)));
-        assert_eq!(eighteenth_birthday(d(2008, 2, 29)), Some(d(2026, 3, 1)));
-        assert_eq!(eighteenth_birthday(d(2006, 2, 28)), Some(d(2024, 2, 28)));
-    }
 }
 
 /// One round of housekeeping: [`sweep`] in a transaction, then remove the shredded files and
@@ -790,4 +845,20 @@ pub async fn housekeeping(
         tracing::info!(removed, "removed shredded or orphaned ciphertext files");
     }
     Ok(after.show_ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn adulthood_starts_on_the_eighteenth_birthday() {
+        assert_eq!(eighteenth_birthday(d(2008, 11, 26)), Some(d(2026, 11, 26)));
+        assert_eq!(eighteenth_birthday(d(2008, 2, 29)), Some(d(2026, 3, 1)));
+        assert_eq!(eighteenth_birthday(d(2006, 2, 28)), Some(d(2024, 2, 28)));
+    }
 }

@@ -230,8 +230,13 @@ mod tests {
         let mut doc = b"%PDF-1.7\n".to_vec();
         doc.extend(b"PASSPORT NUMBER X1234567 ".repeat(2000));
         // One-byte chunks for the head: the type is still recognised across chunk boundaries.
-        let stored = store_encrypted(dir.path(), &[verifier.to_public()], 1 << 20, chunks(&doc, 3))
-            .unwrap();
+        let stored = store_encrypted(
+            dir.path(),
+            &[verifier.to_public()],
+            1 << 20,
+            chunks(&doc, 3),
+        )
+        .unwrap();
         assert_eq!(stored.mime, "application/pdf");
         assert_eq!(stored.size_bytes as usize, doc.len());
         let ct = read(dir.path(), &stored.storage_key).unwrap();
@@ -262,7 +267,11 @@ mod tests {
             Err(UploadError::Empty)
         ));
         // A broken-off upload stores nothing, even after a valid start.
-        let mut parts = vec![Ok(b"%PDF-1.7 start".to_vec()), Err(io::Error::other("reset"))].into_iter();
+        let mut parts = vec![
+            Ok(b"%PDF-1.7 start".to_vec()),
+            Err(io::Error::other("reset")),
+        ]
+        .into_iter();
         assert!(matches!(
             store_encrypted(dir.path(), &r, 4096, move || parts.next()),
             Err(UploadError::Io(_))

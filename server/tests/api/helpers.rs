@@ -21,6 +21,8 @@ pub enum Backend {
 }
 
 pub struct TestApp {
+    /// An admin registered as verifier, made on first use: (API token, age identity).
+    admin: tokio::sync::OnceCell<(String, age::x25519::Identity)>,
     pub address: String,
     pub client: reqwest::Client,
     pub db: Db,
@@ -111,6 +113,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        admin: tokio::sync::OnceCell::new(),
         address,
         client: reqwest::Client::new(),
         db,
@@ -264,4 +267,85 @@ macro_rules! both_backends {
             )*
         }
     };
+}
+
+/// A model's document as the tests upload it: a PNG header and a recognisable "personal" line.
+pub const ID_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR PASSPORT 4711 JANE DOE 1990-01-01";
+
+impl TestApp {
+    /// An admin with an API token, registered as verifier with an age identity made here.
+    pub async fn verifier(&self) -> &(String, age::x25519::Identity) {
+        self.admin
+            .get_or_init(|| async {
+                let token = self.make_admin("chief").await;
+                let identity = age::x25519::Identity::generate();
+                let r = self
+                    .post_json(
+                        "/api/admin/verifiers",
+                        &json!({"recipient": identity.to_public().to_string()}),
+                        Some(&token),
+                    )
+                    .await;
+                assert_eq!(r.status(), 201, "register verifier");
+                (token, identity)
+            })
+            .await
+    }
+
+    /// An admin account with an admin API token, as `livestars admin create` makes them.
+    pub async fn make_admin(&self, username: &str) -> String {
+        use livestars_server::accounts::{self, Password, TokenKind, Username};
+        let db = self.db.clone();
+        let username = username.to_string();
+        tokio::task::spawn_blocking(move || {
+            let name = Username::parse(&username).unwrap();
+            let hash =
+                accounts::hash_password(&Password::parse("admin password").unwrap()).unwrap();
+            db.write_blocking(|conn| {
+                let u = accounts::create_user(conn, &name, &hash, livestars_api::Role::Admin)?;
+                accounts::issue_token(conn, u.id, TokenKind::AdminApi, None)
+            })
+            .unwrap()
+            .0
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Upload `bytes` as `token`'s ID document.
+    pub async fn upload_iddoc(&self, token: &str, bytes: Vec<u8>) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/iddocs"))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Approve document `id` as the verifier, for an adult born in 1990.
+    pub async fn approve(&self, id: i64, sha256: &str) -> reqwest::Response {
+        let (admin, _) = self.verifier().await;
+        self.post_json(
+            &format!("/api/admin/iddocs/{id}/decision"),
+            &json!({"decision": "approve", "sha256": sha256, "date_of_birth": "1990-01-01"}),
+            Some(admin),
+        )
+        .await
+    }
+
+    /// A model whose ID document is approved: she may go live.
+    pub async fn verified_model(&self, username: &str) -> (User, i64) {
+        self.verifier().await;
+        let (m, room) = self.model(username).await;
+        let r = self.upload_iddoc(&m.token, ID_PNG.to_vec()).await;
+        assert_eq!(r.status(), 201, "upload");
+        let doc: Value = r.json().await.unwrap();
+        let r = self
+            .approve(doc["id"].as_i64().unwrap(), doc["sha256"].as_str().unwrap())
+            .await;
+        assert_eq!(r.status(), 200, "approve");
+        (m, room)
+    }
 }

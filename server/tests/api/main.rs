@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod errors;
+mod iddocs;
 mod migrations;
 mod openapi;
 mod profiles;

@@ -27,6 +27,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/rooms/{id}"),
     ("post", "/api/rooms/{id}/start"),
     ("post", "/api/rooms/{id}/stop"),
+    ("get", "/api/me/verification"),
+    ("post", "/api/iddocs"),
+    ("get", "/api/iddocs/{id}"),
+    ("delete", "/api/iddocs/{id}"),
+    ("get", "/api/admin/verifiers"),
+    ("post", "/api/admin/verifiers"),
+    ("delete", "/api/admin/verifiers/{id}"),
+    ("get", "/api/admin/iddocs"),
+    ("get", "/api/admin/iddocs/{id}/ciphertext"),
+    ("get", "/api/admin/iddocs/{id}/key"),
+    ("put", "/api/admin/iddocs/{id}/key"),
+    ("post", "/api/admin/iddocs/{id}/decision"),
+    ("get", "/api/admin/audit"),
 ];
 
 async fn openapi_document_covers_every_route(app: TestApp) {

@@ -38,7 +38,7 @@ async fn start(app: &TestApp, room: i64, token: &str) -> reqwest::Response {
 }
 
 async fn model_starts_and_stops_her_show(app: TestApp) {
-    let (m, room) = app.model("olga").await;
+    let (m, room) = app.verified_model("olga").await;
     assert!(names(&directory(&app, "").await).is_empty());
     let r = start(&app, room, &m.token).await;
     assert_eq!(r.status(), 200);
@@ -73,8 +73,8 @@ async fn model_starts_and_stops_her_show(app: TestApp) {
 }
 
 async fn only_the_model_controls_her_room(app: TestApp) {
-    let (_, room) = app.model("pia").await;
-    let (other, _) = app.model("quinn").await;
+    let (_, room) = app.verified_model("pia").await;
+    let (other, _) = app.verified_model("quinn").await;
     let viewer = app.viewer("rex").await;
     for token in [&other.token, &viewer.token] {
         assert_error(start(&app, room, token).await, 403, "forbidden").await;
@@ -110,7 +110,7 @@ async fn only_the_model_controls_her_room(app: TestApp) {
 }
 
 async fn room_update_is_validated_and_atomic(app: TestApp) {
-    let (m, room) = app.model("sara").await;
+    let (m, room) = app.verified_model("sara").await;
     let path = format!("/api/rooms/{room}");
     let r = app
         .patch_json(
@@ -155,7 +155,7 @@ async fn directory_filters_by_tag_language_and_status(app: TestApp) {
         ("uma", json!(["music", "art"]), json!(["pt"])),
         ("vera", json!(["art"]), json!(["en", "pt"])),
     ] {
-        let (m, room) = app.model(name).await;
+        let (m, room) = app.verified_model(name).await;
         app.patch_json(
             &format!("/api/rooms/{room}"),
             &json!({"tags": tags}),
@@ -222,7 +222,7 @@ fn recompute(c: &Value) -> f64 {
 async fn directory_orders_by_published_score(app: TestApp) {
     let mut rooms_by_name = vec![];
     for (name, viewers, guests) in [("wren", 3, 0), ("xena", 50, 0), ("yara", 0, 40)] {
-        let (m, room) = app.model(name).await;
+        let (m, room) = app.verified_model(name).await;
         age_account(&app, m.id, 60);
         start(&app, room, &m.token).await;
         set_audience(&app, room, viewers, guests);
@@ -249,10 +249,10 @@ async fn directory_orders_by_published_score(app: TestApp) {
 }
 
 async fn newcomer_boost_is_time_limited(app: TestApp) {
-    let (old, old_room) = app.model("zoe").await;
+    let (old, old_room) = app.verified_model("zoe").await;
     age_account(&app, old.id, 20);
-    let (new, new_room) = app.model("abby").await;
-    let (mid, mid_room) = app.model("beth").await;
+    let (new, new_room) = app.verified_model("abby").await;
+    let (mid, mid_room) = app.verified_model("beth").await;
     age_account(&app, mid.id, 7);
     for (m, r) in [(&old, old_room), (&new, new_room), (&mid, mid_room)] {
         start(&app, r, &m.token).await;
@@ -269,7 +269,7 @@ async fn directory_pages_with_a_cursor(app: TestApp) {
     let mut all = vec![];
     for i in 0..7 {
         let name = format!("page{i}");
-        let (m, room) = app.model(&name).await;
+        let (m, room) = app.verified_model(&name).await;
         start(&app, room, &m.token).await;
         all.push(name);
     }

@@ -3,8 +3,8 @@
 
 use actix_web::{web, HttpResponse};
 use livestars_api::{
-    AdminDocumentQuery, AdminIdDocument, AuditEvent, AuditQuery, Decision, ErrorBody,
-    IdDocument, NewVerifier, Rewrap, VerificationState, Verifier, WrappedKey,
+    AdminDocumentQuery, AdminIdDocument, AuditEvent, AuditQuery, Decision, ErrorBody, IdDocument,
+    NewVerifier, Rewrap, VerificationState, Verifier, WrappedKey,
 };
 
 use super::auth::AdminUser;
@@ -243,7 +243,10 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_field", "limit: between 1 and 1000"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "limit: between 1 and 1000",
+        ));
     }
     let events = state
         .db
