@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod iddocs;
+pub mod moderation;
 pub mod profiles;
 pub mod rooms;
 pub mod startup;

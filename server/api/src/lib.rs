@@ -428,3 +428,123 @@ pub struct AuditQuery {
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<u32>,
 }
+
+/// Accounts by role, for the dashboard.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AccountCounts {
+    pub viewers: i64,
+    pub models: i64,
+    pub admins: i64,
+    pub suspended: i64,
+}
+
+/// The instance at a glance, for the console's dashboard.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InstanceStats {
+    pub version: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    pub accounts: AccountCounts,
+    pub live_rooms: i64,
+    pub private_rooms: i64,
+    pub pending_verifications: i64,
+    pub open_reports: i64,
+}
+
+/// An account as admins see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AdminUser {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub suspended: bool,
+    pub room_id: Option<i64>,
+    pub room_status: Option<RoomStatus>,
+}
+
+/// Search of accounts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema, IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserQuery {
+    /// Part of a username; empty lists everyone (newest first).
+    pub q: Option<String>,
+    /// 1 to 200, default 50.
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
+    pub limit: Option<u32>,
+}
+
+/// A new role for an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// A report about a room, by a signed-in user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewReport {
+    pub room_id: i64,
+    /// 1 to 1000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1000))]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    Open,
+    Resolved,
+}
+
+/// A report, as admins see it. The reporter stays anonymous to admins' screens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Report {
+    pub id: i64,
+    pub room_id: i64,
+    pub model: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub status: ReportStatus,
+    pub resolution: Option<String>,
+}
+
+/// Filter of the report queue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema, IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// `open` (default) or `resolved`.
+    pub status: Option<ReportStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReportAction {
+    /// Nothing wrong: close the report.
+    Dismiss,
+    /// End the reported room's show.
+    EndShow,
+    /// Suspend the reported room's model (ends her show, signs her out).
+    SuspendModel,
+}
+
+/// How an admin resolves a report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReportResolution {
+    pub action: ReportAction,
+}

@@ -32,6 +32,8 @@ pub enum AccountError {
     BadCredentials,
     #[error("sign in first")]
     Unauthenticated,
+    #[error("this account is suspended")]
+    Suspended,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
@@ -185,13 +187,17 @@ pub fn check_credentials(
     username: &str,
     password: &str,
 ) -> Result<User, AccountError> {
-    let found: Option<(User, String)> = users::table
+    let found: Option<(User, String, Option<NaiveDateTime>)> = users::table
         .filter(users::username.eq(username))
-        .select((User::as_select(), users::password_hash))
+        .select((User::as_select(), users::password_hash, users::suspended_at))
         .first(conn)
         .optional()?;
     match found {
-        Some((user, hash)) if verify_password(password, &hash) => Ok(user),
+        Some((user, hash, suspended)) if verify_password(password, &hash) => match suspended {
+            // Only someone who knows the password learns that the account is suspended.
+            Some(_) => Err(AccountError::Suspended),
+            None => Ok(user),
+        },
         Some(_) => Err(AccountError::BadCredentials),
         None => {
             verify_password(password, dummy_hash());

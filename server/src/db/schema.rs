@@ -8,6 +8,7 @@ diesel::table! {
         password_hash -> Text,
         role -> Text,
         created_at -> Timestamp,
+        suspended_at -> Nullable<Timestamp>,
     }
 }
 
@@ -110,6 +111,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reports (id) {
+        id -> BigInt,
+        reporter_id -> Nullable<BigInt>,
+        room_id -> BigInt,
+        reason -> Text,
+        created_at -> Timestamp,
+        status -> Text,
+        resolution -> Nullable<Text>,
+        resolved_by -> Nullable<BigInt>,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(reports -> rooms (room_id));
 diesel::joinable!(verifiers -> users (user_id));
 diesel::joinable!(id_documents -> users (user_id));
 diesel::joinable!(id_document_keys -> id_documents (document_id));
@@ -120,6 +136,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     id_documents,
     id_document_keys,
     audit_events,
+    reports,
     rooms,
     sessions,
     profiles,

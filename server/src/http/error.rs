@@ -13,6 +13,7 @@ use livestars_api::ErrorBody;
 use crate::accounts::AccountError;
 use crate::db::DbError;
 use crate::iddocs::{IdDocError, UploadError};
+use crate::moderation::ModerationError;
 use crate::profiles::ProfileError;
 use crate::rooms::RoomError;
 
@@ -97,6 +98,7 @@ impl From<AccountError> for ApiError {
             UsernameTaken => ApiError::new(StatusCode::CONFLICT, "username_taken", msg),
             BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", msg),
             Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", msg),
+            Suspended => ApiError::new(StatusCode::FORBIDDEN, "account_suspended", msg),
             Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             RoleConflict(_) => ApiError::new(StatusCode::CONFLICT, "role_conflict", msg),
             Hashing(_) | Db(_) => ApiError::internal(msg),
@@ -208,6 +210,21 @@ impl From<IdDocError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
             }
             Upload(_) | Db(_) => ApiError::internal(msg),
+        }
+    }
+}
+
+impl From<ModerationError> for ApiError {
+    fn from(e: ModerationError) -> Self {
+        use ModerationError::*;
+        let msg = e.to_string();
+        match e {
+            NoSuchUser | NoSuchRoom | NoSuchReport => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
+            }
+            Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            Invalid { .. } => ApiError::bad_request("invalid_field", msg),
+            Internal(_) | Db(_) => ApiError::internal(msg),
         }
     }
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod errors;
 mod iddocs;
 mod migrations;
+mod moderation;
 mod openapi;
 mod profiles;
 mod rooms;

@@ -40,6 +40,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/admin/iddocs/{id}/key"),
     ("post", "/api/admin/iddocs/{id}/decision"),
     ("get", "/api/admin/audit"),
+    ("get", "/api/admin/stats"),
+    ("get", "/api/admin/users"),
+    ("post", "/api/admin/users/{id}/suspend"),
+    ("post", "/api/admin/users/{id}/unsuspend"),
+    ("put", "/api/admin/users/{id}/role"),
+    ("post", "/api/admin/rooms/{id}/end"),
+    ("get", "/api/admin/reports"),
+    ("post", "/api/admin/reports/{id}/resolve"),
+    ("post", "/api/reports"),
 ];
 
 async fn openapi_document_covers_every_route(app: TestApp) {

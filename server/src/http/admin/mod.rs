@@ -1,6 +1,8 @@
 //! The admin API under `/api/admin`, used by the console. Every route requires an admin (a
 //! signed-in admin account or an admin API token).
 
+pub mod moderation;
+
 use actix_web::{web, HttpResponse};
 use livestars_api::{
     AdminDocumentQuery, AdminIdDocument, AuditEvent, AuditQuery, Decision, ErrorBody, IdDocument,
@@ -29,6 +31,16 @@ pub fn scope() -> actix_web::Scope {
         )
         .service(web::resource("/iddocs/{id}/decision").route(web::post().to(decide)))
         .service(web::resource("/audit").route(web::get().to(audit)))
+        .service(web::resource("/stats").route(web::get().to(moderation::stats)))
+        .service(web::resource("/users").route(web::get().to(moderation::users)))
+        .service(web::resource("/users/{id}/suspend").route(web::post().to(moderation::suspend)))
+        .service(
+            web::resource("/users/{id}/unsuspend").route(web::post().to(moderation::unsuspend)),
+        )
+        .service(web::resource("/users/{id}/role").route(web::put().to(moderation::set_role)))
+        .service(web::resource("/rooms/{id}/end").route(web::post().to(moderation::end_show)))
+        .service(web::resource("/reports").route(web::get().to(moderation::reports)))
+        .service(web::resource("/reports/{id}/resolve").route(web::post().to(moderation::resolve)))
 }
 
 /// The registered verifiers.

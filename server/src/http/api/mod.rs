@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod iddocs;
 pub mod profiles;
+pub mod reports;
 pub mod rooms;
 
 use actix_web::{web, HttpResponse};
@@ -38,6 +39,7 @@ pub fn scope() -> actix_web::Scope {
                 .route(web::put().to(profiles::set_avatar)),
         )
         .service(web::resource("/rooms").route(web::get().to(rooms::directory)))
+        .service(web::resource("/reports").route(web::post().to(reports::file)))
         .service(
             web::resource("/rooms/{id}")
                 .route(web::get().to(rooms::get))

@@ -1,0 +1,2 @@
+DROP TABLE reports;
+ALTER TABLE users DROP COLUMN suspended_at;
