@@ -1,19 +1,190 @@
-//! `livestars-admin`: the terminal console over an instance's admin API. It links neither diesel
-//! nor ethers; it decrypts ID documents locally with the admin's own age identity.
-//!
-//! The screens arrive with the console issue; until then the binary says so and exits non-zero,
-//! so nobody mistakes it for a working console.
+//! `livestars-admin`: open the console, or create a verifier identity (`keygen`).
 #![forbid(unsafe_code)]
 
-fn main() -> std::process::ExitCode {
-    let version = env!("CARGO_PKG_VERSION");
-    if std::env::args().any(|a| a == "--version" || a == "-V") {
-        println!("livestars-admin {version}");
-        return std::process::ExitCode::SUCCESS;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use livestars_admin::api::Api;
+use livestars_admin::app::App;
+use livestars_admin::{crypto, ui};
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+
+#[derive(Debug, Parser)]
+#[command(name = "livestars-admin", version, about = "Live Stars admin console")]
+struct Cli {
+    /// The instance, e.g. https://stars.example
+    #[arg(
+        long,
+        env = "LIVESTARS_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    url: String,
+    /// File holding the admin API token (from `livestars admin create`)
+    #[arg(long, env = "LIVESTARS_ADMIN_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    /// Your age identity file, to decrypt ID documents locally (may be passphrase-protected)
+    #[arg(long, env = "LIVESTARS_ADMIN_IDENTITY", global = true)]
+    identity: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an age identity in --identity (never sent anywhere) and register its recipient as
+    /// your verifier key on the instance.
+    Keygen,
+}
+
+fn token(cli: &Cli) -> Result<String, String> {
+    if let Some(path) = &cli.token_file {
+        let t = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+        return Ok(t.trim().to_string());
     }
-    eprintln!(
-        "livestars-admin {version}: the console screens are not built yet; \
-         use `livestars admin create` and the instance's HTTP API meanwhile"
-    );
-    std::process::ExitCode::from(2)
+    match std::env::var("LIVESTARS_ADMIN_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        _ => Err("no admin token: pass --token-file FILE or set LIVESTARS_ADMIN_TOKEN".into()),
+    }
+}
+
+/// Read a passphrase from the terminal without echoing it.
+fn ask_passphrase() -> String {
+    use ratatui::crossterm::event::KeyCode;
+    use ratatui::crossterm::terminal;
+    eprint!("passphrase for the identity file: ");
+    let mut s = String::new();
+    if terminal::enable_raw_mode().is_err() {
+        let _ = std::io::stdin().read_line(&mut s);
+        return s.trim_end().to_string();
+    }
+    while let Ok(Event::Key(k)) = event::read() {
+        if k.kind != KeyEventKind::Press {
+            continue;
+        }
+        match k.code {
+            KeyCode::Enter => break,
+            KeyCode::Backspace => {
+                s.pop();
+            }
+            KeyCode::Char('c')
+                if k.modifiers
+                    .contains(ratatui::crossterm::event::KeyModifiers::CONTROL) =>
+            {
+                s.clear();
+                break;
+            }
+            KeyCode::Char(c) => s.push(c),
+            _ => {}
+        }
+    }
+    let _ = terminal::disable_raw_mode();
+    eprintln!();
+    s
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    match run(cli, started) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("livestars-admin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, started: Instant) -> Result<(), String> {
+    let token = token(&cli)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let api = Api::new(&cli.url, &token);
+
+    if let Some(Command::Keygen) = cli.command {
+        let path = cli
+            .identity
+            .ok_or("keygen needs --identity FILE: where to write the new identity")?;
+        return keygen(&rt, &api, &path);
+    }
+
+    let identity = match &cli.identity {
+        Some(p) => Some(crypto::load_identity(p, ask_passphrase).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    // Check the instance and the token before touching the terminal.
+    let stats = rt.block_on(api.stats()).map_err(|e| {
+        if e.is_auth() {
+            format!("the instance refused the admin token: {e}")
+        } else {
+            e.to_string()
+        }
+    })?;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _guard = rt.enter();
+    let mut app = App::new(api, identity, tx);
+    app.stats = Some(stats);
+    let mut terminal = ratatui::try_init().map_err(|e| format!("cannot open the terminal: {e}"))?;
+    let mut first_frame = None;
+    let result = (|| -> std::io::Result<()> {
+        while !app.quit {
+            terminal.draw(|f| ui::draw(f, &app))?;
+            first_frame.get_or_insert_with(|| started.elapsed());
+            while let Ok(msg) = rx.try_recv() {
+                app.on_msg(msg);
+            }
+            if event::poll(Duration::from_millis(100))? {
+                if let Event::Key(k) = event::read()? {
+                    if k.kind == KeyEventKind::Press {
+                        app.on_key(k);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    ratatui::restore();
+    if let (Some(t), Some(_)) = (first_frame, std::env::var_os("LIVESTARS_ADMIN_TIMING")) {
+        eprintln!("first frame drawn {} ms after start", t.as_millis());
+    }
+    result.map_err(|e| format!("terminal error: {e}"))
+}
+
+fn keygen(rt: &tokio::runtime::Runtime, api: &Api, path: &std::path::Path) -> Result<(), String> {
+    let (text, recipient) = crypto::keygen();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::io::Write;
+        let mut f = options.open(path).map_err(|e| {
+            format!(
+                "cannot create {} (it must not exist yet): {e}",
+                path.display()
+            )
+        })?;
+        f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    match rt.block_on(api.add_verifier(&recipient)) {
+        Ok(v) => {
+            println!(
+                "identity written to {} (keep it safe; it never leaves this machine)",
+                path.display()
+            );
+            println!("verifier recipient registered: {}", v.recipient);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "identity written to {}, but registering {recipient} failed: {e}",
+            path.display()
+        )),
+    }
 }

@@ -1,0 +1,184 @@
+//! Every screen rendered into a `TestBackend` from fixed data, asserting what an admin reads.
+
+use chrono::{TimeZone, Utc};
+use livestars_admin::app::{App, Input, Mode, Screen};
+use livestars_admin::ui;
+use livestars_api::{
+    AccountCounts, AdminIdDocument, AdminUser, InstanceStats, Report, ReportStatus, Role,
+    RoomStatus, VerificationState,
+};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::draw(f, app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 15, 4, 0).unwrap()
+}
+
+fn app() -> App {
+    let mut a = App::offline("http://stars.test");
+    a.stats = Some(InstanceStats {
+        version: "0.1.0".into(),
+        database: "postgres".into(),
+        accounts: AccountCounts {
+            viewers: 120,
+            models: 14,
+            admins: 2,
+            suspended: 3,
+        },
+        live_rooms: 5,
+        private_rooms: 1,
+        pending_verifications: 2,
+        open_reports: 4,
+    });
+    a.documents = vec![
+        AdminIdDocument {
+            id: 7,
+            model: "alice".into(),
+            status: VerificationState::Pending,
+            mime: "image/png".into(),
+            size_bytes: 204_800,
+            sha256: "ab".repeat(32),
+            uploaded_at: at(),
+            needs_rewrap: false,
+        },
+        AdminIdDocument {
+            id: 9,
+            model: "bianca".into(),
+            status: VerificationState::Pending,
+            mime: "application/pdf".into(),
+            size_bytes: 1_048_576,
+            sha256: "cd".repeat(32),
+            uploaded_at: at(),
+            needs_rewrap: true,
+        },
+    ];
+    a.users = vec![AdminUser {
+        id: 3,
+        username: "carla".into(),
+        role: Role::Model,
+        created_at: at(),
+        suspended: true,
+        room_id: Some(2),
+        room_status: Some(RoomStatus::Live),
+    }];
+    a.reports = vec![Report {
+        id: 11,
+        room_id: 2,
+        model: "carla".into(),
+        reason: "spam links\nin chat".into(),
+        created_at: at(),
+        status: ReportStatus::Open,
+        resolution: None,
+    }];
+    a
+}
+
+#[test]
+fn dashboard_shows_the_figures() {
+    let s = render(&app(), 80, 24);
+    assert!(s.contains("Live Stars admin — http://stars.test"), "{s}");
+    assert!(
+        s.contains("120 viewers, 14 models, 2 admins (3 suspended)"),
+        "{s}"
+    );
+    assert!(s.contains("5 live, 1 private"), "{s}");
+    assert!(s.contains("Pending verifications    2"), "{s}");
+    assert!(s.contains("Open reports             4"), "{s}");
+    assert!(s.contains("postgres"));
+    assert!(s.contains("q quit"), "help bar: {s}");
+}
+
+#[test]
+fn verifications_list_the_queue() {
+    let mut a = app();
+    a.screen = Screen::Verifications;
+    a.doc_sel = 1;
+    let s = render(&a, 80, 24);
+    assert!(s.contains("Pending ID documents (2)"), "{s}");
+    assert!(
+        s.contains("alice") && s.contains("image/png") && s.contains("200 KiB"),
+        "{s}"
+    );
+    assert!(
+        s.contains("bianca") && s.contains("1024 KiB") && s.contains("re-wrap"),
+        "{s}"
+    );
+    assert!(s.contains("Press d to download and decrypt"), "{s}");
+    assert!(
+        s.contains("d decrypt & view") && s.contains("a approve"),
+        "{s}"
+    );
+}
+
+#[test]
+fn an_empty_queue_says_so() {
+    let mut a = app();
+    a.screen = Screen::Verifications;
+    a.documents.clear();
+    let s = render(&a, 80, 24);
+    assert!(
+        s.contains("No document is waiting for verification."),
+        "{s}"
+    );
+}
+
+#[test]
+fn users_show_state_and_room() {
+    let mut a = app();
+    a.screen = Screen::Users;
+    a.search = "car".into();
+    let s = render(&a, 80, 24);
+    assert!(s.contains("Accounts matching \"car\" (1)"), "{s}");
+    assert!(
+        s.contains("carla") && s.contains("suspended") && s.contains("#2 live"),
+        "{s}"
+    );
+    assert!(s.contains("s suspend/unsuspend"), "{s}");
+}
+
+#[test]
+fn reports_show_the_reason_on_one_line() {
+    let mut a = app();
+    a.screen = Screen::Reports;
+    let s = render(&a, 80, 24);
+    assert!(s.contains("Open reports (1)"), "{s}");
+    assert!(s.contains("spam links in chat"), "{s}");
+    assert!(s.contains("D dismiss"), "{s}");
+}
+
+#[test]
+fn prompts_and_help_overlay() {
+    let mut a = app();
+    a.screen = Screen::Verifications;
+    a.mode = Mode::Typing {
+        input: Input::DateOfBirth,
+        buffer: "1990-0".into(),
+    };
+    let s = render(&a, 100, 30);
+    assert!(s.contains("Date of birth on the document"), "{s}");
+    assert!(s.contains("1990-0"), "{s}");
+    a.mode = Mode::Help;
+    let s = render(&a, 100, 30);
+    assert!(s.contains("decrypted on this machine"), "{s}");
+}
+
+#[test]
+fn too_small_a_terminal_is_explained() {
+    let s = render(&app(), 60, 20);
+    assert!(s.contains("needs at least 80×24"), "{s}");
+    assert!(!s.contains("Dashboard"));
+}
