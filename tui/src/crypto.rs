@@ -171,6 +171,64 @@ mod tests {
     }
 
     #[test]
+    fn rewrap_makes_a_document_readable_by_the_new_verifier() {
+        use std::io::Write;
+        let me = x25519::Identity::generate();
+        let newcomer = x25519::Identity::generate();
+        let doc_key = x25519::Identity::generate();
+        // As the server stores them: the document to the document key, the key wrapped to me.
+        let mut ct = vec![];
+        let enc = age::Encryptor::with_recipients(iter::once(
+            &doc_key.to_public() as &dyn age::Recipient
+        ))
+        .unwrap();
+        let mut w = enc.wrap_output(&mut ct).unwrap();
+        w.write_all(b"%PDF-1.4 passport").unwrap();
+        w.finish().unwrap();
+        let wrapped = rewrap_to(&doc_key, &[me.to_public().to_string()]);
+        let sha = hex::encode(Sha256::digest(&ct));
+
+        let recipients = vec![me.to_public().to_string(), newcomer.to_public().to_string()];
+        let rewrapped = rewrap(&me, &wrapped, &recipients).unwrap();
+        for who in [&me, &newcomer] {
+            assert_eq!(
+                decrypt_document(who, &rewrapped, &ct, &sha).unwrap(),
+                b"%PDF-1.4 passport"
+            );
+        }
+        assert!(matches!(
+            decrypt_document(&newcomer, &wrapped, &ct, &sha),
+            Err(CryptoError::NotForMe(_))
+        ));
+        assert!(matches!(
+            decrypt_document(&me, &wrapped, &ct, &"00".repeat(32)),
+            Err(CryptoError::HashMismatch)
+        ));
+    }
+
+    /// Wrap `key` to `recipients` the way the server does (armored age of the key's text).
+    fn rewrap_to(key: &x25519::Identity, recipients: &[String]) -> String {
+        let holder = x25519::Identity::generate();
+        let first = {
+            use std::io::Write;
+            let enc = age::Encryptor::with_recipients(iter::once(
+                &holder.to_public() as &dyn age::Recipient
+            ))
+            .unwrap();
+            let mut out = vec![];
+            let armor =
+                age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+                    .unwrap();
+            let mut w = enc.wrap_output(armor).unwrap();
+            w.write_all(key.to_string().expose_secret().as_bytes())
+                .unwrap();
+            w.finish().unwrap().finish().unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        rewrap(&holder, &first, recipients).unwrap()
+    }
+
+    #[test]
     fn passphrase_protected_identity() {
         let (text, recipient) = keygen();
         let enc = age::Encryptor::with_user_passphrase(SecretString::from("hunter22".to_string()));

@@ -11,17 +11,18 @@ use livestars_admin::app::App;
 use livestars_admin::{crypto, ui};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Parser)]
 #[command(name = "livestars-admin", version, about = "Live Stars admin console")]
 struct Cli {
-    /// The instance, e.g. https://stars.example
-    #[arg(
-        long,
-        env = "LIVESTARS_ADMIN_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    url: String,
+    /// Settings file (TOML: url, token_file, identity) [default: ~/.config/livestars/admin.toml
+    /// if it exists]; flags and environment variables win over it
+    #[arg(long, env = "LIVESTARS_ADMIN_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// The instance, e.g. https://stars.example [default: http://127.0.0.1:8080]
+    #[arg(long, env = "LIVESTARS_ADMIN_URL", global = true)]
+    url: Option<String>,
     /// File holding the admin API token (from `livestars admin create`)
     #[arg(long, env = "LIVESTARS_ADMIN_TOKEN_FILE", global = true)]
     token_file: Option<PathBuf>,
@@ -37,6 +38,33 @@ enum Command {
     /// Create an age identity in --identity (never sent anywhere) and register its recipient as
     /// your verifier key on the instance.
     Keygen,
+}
+
+/// The settings file's keys.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    url: Option<String>,
+    token_file: Option<PathBuf>,
+    identity: Option<PathBuf>,
+}
+
+/// Fill what flags and environment left open from the settings file.
+fn apply_config_file(cli: &mut Cli) -> Result<(), String> {
+    let default = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".config/livestars/admin.toml"))
+        .filter(|p| p.exists());
+    let Some(path) = cli.config.clone().or(default) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: FileConfig = toml::from_str(&text)
+        .map_err(|e| format!("invalid {}: {}", path.display(), e.message()))?;
+    cli.url = cli.url.take().or(file.url);
+    cli.token_file = cli.token_file.take().or(file.token_file);
+    cli.identity = cli.identity.take().or(file.identity);
+    Ok(())
 }
 
 fn token(cli: &Cli) -> Result<String, String> {
@@ -98,14 +126,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, started: Instant) -> Result<(), String> {
+fn run(mut cli: Cli, started: Instant) -> Result<(), String> {
+    apply_config_file(&mut cli)?;
     let token = token(&cli)?;
+    let url = cli
+        .url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let api = Api::new(&cli.url, &token);
+    let api = Api::new(&url, &token);
 
     if let Some(Command::Keygen) = cli.command {
         let path = cli
@@ -133,8 +166,14 @@ fn run(cli: Cli, started: Instant) -> Result<(), String> {
     app.stats = Some(stats);
     let mut terminal = ratatui::try_init().map_err(|e| format!("cannot open the terminal: {e}"))?;
     let mut first_frame = None;
+    let mut last_refresh = Instant::now();
     let result = (|| -> std::io::Result<()> {
         while !app.quit {
+            // Figures and lists refresh in the background; input never waits for them.
+            if last_refresh.elapsed() >= REFRESH_EVERY && app.busy == 0 {
+                app.refresh();
+                last_refresh = Instant::now();
+            }
             terminal.draw(|f| ui::draw(f, &app))?;
             first_frame.get_or_insert_with(|| started.elapsed());
             while let Ok(msg) = rx.try_recv() {
