@@ -137,7 +137,7 @@ impl From<RoomError> for ApiError {
             VerificationRequired(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "verification_required", msg)
             }
-            Db(_) => ApiError::internal(msg),
+            Internal(_) | Db(_) => ApiError::internal(msg),
         }
     }
 }

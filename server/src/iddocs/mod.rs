@@ -345,22 +345,9 @@ fn retire(
     }
 }
 
-/// End a model's running show (her verification is gone). Returns whether one was running.
+/// End a model's running show: her verification is gone.
 fn end_show(conn: &mut DbConnection, user_id: i64) -> Result<bool, IdDocError> {
-    let n = diesel::update(
-        rooms::table
-            .filter(rooms::user_id.eq(user_id))
-            .filter(rooms::status.ne("offline")),
-    )
-    .set((
-        rooms::status.eq("offline"),
-        rooms::started_at.eq(None::<NaiveDateTime>),
-        rooms::viewer_count.eq(0),
-        rooms::guest_count.eq(0),
-        rooms::updated_at.eq(now()),
-    ))
-    .execute(conn)?;
-    Ok(n > 0)
+    Ok(crate::rooms::end_show_of(conn, user_id)?)
 }
 
 /// What a write left to do after its transaction commits.

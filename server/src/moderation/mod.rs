@@ -179,22 +179,8 @@ pub fn get_user(conn: &mut DbConnection, id: i64) -> Result<AdminUser, Moderatio
         .ok_or(ModerationError::NoSuchUser)
 }
 
-/// End a user's show, if one runs. Returns whether one did.
 fn end_show_of(conn: &mut DbConnection, user_id: i64) -> Result<bool, ModerationError> {
-    let n = diesel::update(
-        rooms::table
-            .filter(rooms::user_id.eq(user_id))
-            .filter(rooms::status.ne("offline")),
-    )
-    .set((
-        rooms::status.eq("offline"),
-        rooms::started_at.eq(None::<NaiveDateTime>),
-        rooms::viewer_count.eq(0),
-        rooms::guest_count.eq(0),
-        rooms::updated_at.eq(now()),
-    ))
-    .execute(conn)?;
-    Ok(n > 0)
+    Ok(crate::rooms::end_show_of(conn, user_id)?)
 }
 
 pub fn suspend(

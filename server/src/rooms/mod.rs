@@ -32,6 +32,9 @@ pub enum RoomError {
     InvalidCursor,
     #[error("{0}")]
     VerificationRequired(&'static str),
+    /// A fault of another module surfacing here; reported as an internal error.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -48,7 +51,7 @@ impl From<IdDocError> for RoomError {
             IdDocError::VerificationRequired(m) => RoomError::VerificationRequired(m),
             IdDocError::Db(e) => RoomError::Db(e),
             // The gate yields only the two above; anything else is a fault, reported as such.
-            other => RoomError::Db(DbError::Connection(other.to_string())),
+            other => RoomError::Internal(other.to_string()),
         }
     }
 }
@@ -259,14 +262,25 @@ pub fn start(
 /// End the show: the room goes offline and its audience counts reset.
 pub fn stop(conn: &mut DbConnection, id: i64, actor: &User) -> Result<Room, RoomError> {
     check_owner(conn, id, actor)?;
-    diesel::update(rooms::table.find(id))
-        .set((
-            rooms::status.eq(RoomStatus::Offline.as_str()),
-            rooms::started_at.eq(None::<NaiveDateTime>),
-            rooms::viewer_count.eq(0),
-            rooms::guest_count.eq(0),
-            rooms::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
+    end_show_of(conn, actor.id)?;
     get(conn, id)
+}
+
+/// End `user_id`'s show if one runs (her own stop, a revoked verification, a suspension, an
+/// admin's decision). Returns whether one was running.
+pub fn end_show_of(conn: &mut DbConnection, user_id: i64) -> Result<bool, diesel::result::Error> {
+    let n = diesel::update(
+        rooms::table
+            .filter(rooms::user_id.eq(user_id))
+            .filter(rooms::status.ne(RoomStatus::Offline.as_str())),
+    )
+    .set((
+        rooms::status.eq(RoomStatus::Offline.as_str()),
+        rooms::started_at.eq(None::<NaiveDateTime>),
+        rooms::viewer_count.eq(0),
+        rooms::guest_count.eq(0),
+        rooms::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
 }
