@@ -279,20 +279,33 @@ pub fn become_model(conn: &mut DbConnection, user: &User) -> Result<User, Accoun
     diesel::update(users::table.find(user.id))
         .set(users::role.eq(Role::Model.as_str()))
         .execute(conn)?;
-    diesel::insert_into(profiles::table)
-        .values((
-            profiles::user_id.eq(user.id),
-            profiles::display_name.eq(&user.username),
-            profiles::updated_at.eq(t),
-        ))
-        .execute(conn)?;
-    diesel::insert_into(rooms::table)
-        .values((
-            rooms::user_id.eq(user.id),
-            rooms::title.eq(""),
-            rooms::updated_at.eq(t),
-        ))
-        .execute(conn)?;
+    // A former model (demoted by an admin) gets her old profile and room back.
+    let has_profile: i64 = profiles::table
+        .filter(profiles::user_id.eq(user.id))
+        .count()
+        .get_result(conn)?;
+    if has_profile == 0 {
+        diesel::insert_into(profiles::table)
+            .values((
+                profiles::user_id.eq(user.id),
+                profiles::display_name.eq(&user.username),
+                profiles::updated_at.eq(t),
+            ))
+            .execute(conn)?;
+    }
+    let has_room: i64 = rooms::table
+        .filter(rooms::user_id.eq(user.id))
+        .count()
+        .get_result(conn)?;
+    if has_room == 0 {
+        diesel::insert_into(rooms::table)
+            .values((
+                rooms::user_id.eq(user.id),
+                rooms::title.eq(""),
+                rooms::updated_at.eq(t),
+            ))
+            .execute(conn)?;
+    }
     Ok(User {
         role: Role::Model.as_str().to_string(),
         ..user.clone()

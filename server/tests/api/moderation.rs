@@ -131,6 +131,16 @@ async fn roles_change_with_their_consequences(app: TestApp) {
         .await;
     assert_eq!(put_role(&app, m.id, "viewer").await.status(), 200);
     assert_eq!(room_status(&app, room).await, "offline");
+    // She may become a model again on her own, and finds her profile and room as they were.
+    let r = app.post_empty("/api/me/model", &m.token).await;
+    assert_eq!(r.status(), 200);
+    let p: Value = app
+        .get("/api/profiles/hope", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["room_id"], room);
     assert_error(
         put_role(&app, m.id, "emperor").await,
         400,
