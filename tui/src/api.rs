@@ -42,15 +42,26 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(base: &str, token: &str) -> Api {
-        Api {
+    /// A client for the instance at `base` (http or https). `ca_pem` adds a trusted root
+    /// certificate, for instances behind a private CA; the system's roots are always trusted.
+    pub fn new(base: &str, token: &str, ca_pem: Option<&[u8]>) -> Result<Api, ApiError> {
+        // rustls needs one process-wide crypto provider; a second install is a harmless no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        if let Some(pem) = ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| ApiError::Decode(format!("invalid CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| ApiError::Unreachable {
+            url: base.to_string(),
+            cause: e.to_string(),
+        })?;
+        Ok(Api {
             base: base.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
-        }
+            http,
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -64,7 +75,7 @@ impl Api {
             .await
             .map_err(|e| ApiError::Unreachable {
                 url: self.base.clone(),
-                cause: e.to_string(),
+                cause: error_chain(&e),
             })?;
         if r.status().is_success() {
             return Ok(r);
@@ -228,4 +239,16 @@ impl Api {
         )
         .await
     }
+}
+
+/// An error with its causes ("error sending request: … : invalid peer certificate: …").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }

@@ -16,7 +16,7 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 #[derive(Debug, Parser)]
 #[command(name = "livestars-admin", version, about = "Live Stars admin console")]
 struct Cli {
-    /// Settings file (TOML: url, token_file, identity) [default: ~/.config/livestars/admin.toml
+    /// Settings file (TOML: url, token_file, identity, ca_file) [default: ~/.config/livestars/admin.toml
     /// if it exists]; flags and environment variables win over it
     #[arg(long, env = "LIVESTARS_ADMIN_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -26,6 +26,9 @@ struct Cli {
     /// File holding the admin API token (from `livestars admin create`)
     #[arg(long, env = "LIVESTARS_ADMIN_TOKEN_FILE", global = true)]
     token_file: Option<PathBuf>,
+    /// A PEM CA certificate to trust besides the system's (an instance behind a private CA)
+    #[arg(long, env = "LIVESTARS_ADMIN_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
     /// Your age identity file, to decrypt ID documents locally (may be passphrase-protected)
     #[arg(long, env = "LIVESTARS_ADMIN_IDENTITY", global = true)]
     identity: Option<PathBuf>,
@@ -47,6 +50,7 @@ struct FileConfig {
     url: Option<String>,
     token_file: Option<PathBuf>,
     identity: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
 }
 
 /// Fill what flags and environment left open from the settings file.
@@ -64,6 +68,7 @@ fn apply_config_file(cli: &mut Cli) -> Result<(), String> {
     cli.url = cli.url.take().or(file.url);
     cli.token_file = cli.token_file.take().or(file.token_file);
     cli.identity = cli.identity.take().or(file.identity);
+    cli.ca_file = cli.ca_file.take().or(file.ca_file);
     Ok(())
 }
 
@@ -138,7 +143,13 @@ fn run(mut cli: Cli, started: Instant) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let api = Api::new(&url, &token);
+    let ca = match &cli.ca_file {
+        Some(p) => Some(
+            std::fs::read(p).map_err(|e| format!("cannot read CA file {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    let api = Api::new(&url, &token, ca.as_deref()).map_err(|e| e.to_string())?;
 
     if let Some(Command::Keygen) = cli.command {
         let path = cli
