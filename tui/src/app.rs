@@ -47,7 +47,7 @@ impl Screen {
                 "↑↓ select  d decrypt & view  a approve  x reject  w re-wrap all  r refresh  q back"
             }
             Screen::Users => {
-                "↑↓ select  / search  s suspend/unsuspend  m model  v viewer  e end show  q back"
+                "↑↓ / search  s (un)suspend  m model  v viewer  A admin  e end show  q back"
             }
             Screen::Reports => {
                 "↑↓ select  D dismiss  e end show  s suspend model  r refresh  q back"
@@ -338,6 +338,7 @@ impl App {
             (Screen::Users, 's') => self.user_action(UserAction::ToggleSuspend),
             (Screen::Users, 'm') => self.user_action(UserAction::Role(Role::Model)),
             (Screen::Users, 'v') => self.user_action(UserAction::Role(Role::Viewer)),
+            (Screen::Users, 'A') => self.user_action(UserAction::Role(Role::Admin)),
             (Screen::Users, 'e') => self.user_action(UserAction::EndShow),
             (Screen::Reports, 'D') => self.resolve(ReportAction::Dismiss),
             (Screen::Reports, 'e') => self.resolve(ReportAction::EndShow),

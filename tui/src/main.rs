@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use livestars_admin::api::Api;
 use livestars_admin::app::App;
-use livestars_admin::{crypto, ui};
+use livestars_admin::{crypto, ui, viewer};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
@@ -178,6 +178,8 @@ fn run(mut cli: Cli, started: Instant) -> Result<(), String> {
     let mut terminal = ratatui::try_init().map_err(|e| format!("cannot open the terminal: {e}"))?;
     let mut first_frame = None;
     let mut last_refresh = Instant::now();
+    // The document image drawn with a terminal graphics protocol, if any: (document, place).
+    let mut drawn: Option<(i64, ratatui::layout::Rect, viewer::InlineProtocol)> = None;
     let result = (|| -> std::io::Result<()> {
         while !app.quit {
             // Figures and lists refresh in the background; input never waits for them.
@@ -185,8 +187,32 @@ fn run(mut cli: Cli, started: Instant) -> Result<(), String> {
                 app.refresh();
                 last_refresh = Instant::now();
             }
-            terminal.draw(|f| ui::draw(f, &app))?;
+            let frame = terminal.draw(|f| ui::draw(f, &app))?.area;
             first_frame.get_or_insert_with(|| started.elapsed());
+            let wanted = ui::image_area(frame, &app).and_then(|r| {
+                let v = app.viewed.as_ref()?;
+                let (p, bytes) = v.inline.as_ref()?;
+                Some((v.document_id, r, *p, bytes))
+            });
+            let key = wanted.map(|(id, r, p, _)| (id, r, p));
+            if key != drawn {
+                use std::io::Write;
+                if let Some((_, _, p)) = drawn.take() {
+                    terminal
+                        .backend_mut()
+                        .write_all(viewer::inline_clear(p).as_bytes())?;
+                    terminal.clear()?;
+                    terminal.draw(|f| ui::draw(f, &app))?;
+                }
+                if let Some((_, r, p, bytes)) = wanted {
+                    if let Some(seq) = viewer::inline_image(p, bytes, r.width, r.height) {
+                        let out = terminal.backend_mut();
+                        write!(out, "\x1b[{};{}H{seq}", r.y + 1, r.x + 1)?;
+                        drawn = key;
+                    }
+                }
+                terminal.backend_mut().flush()?;
+            }
             while let Ok(msg) = rx.try_recv() {
                 app.on_msg(msg);
             }

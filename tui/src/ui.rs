@@ -33,13 +33,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let [head, body, status, help] = Layout::vertical([
-        Constraint::Length(3),
-        Constraint::Min(5),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [head, body, status, help] = frame_areas(area);
     let titles: Vec<Line> = Screen::ALL
         .iter()
         .enumerate()
@@ -109,6 +103,54 @@ pub fn draw(f: &mut Frame, app: &App) {
         }
         Mode::Normal => {}
     }
+}
+
+/// Header, body, status line, help bar.
+fn frame_areas(area: Rect) -> [Rect; 4] {
+    Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(5),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
+fn showing_image(app: &App) -> bool {
+    app.viewed.as_ref().is_some_and(|v| v.inline.is_some())
+}
+
+/// The verifications screen: the queue above, the document below (larger with an image).
+fn verification_areas(body: Rect, image: bool) -> [Rect; 2] {
+    let detail = if image {
+        Constraint::Percentage(65)
+    } else {
+        Constraint::Length(5)
+    };
+    Layout::vertical([Constraint::Min(4), detail]).areas(body)
+}
+
+/// Where a decrypted image is drawn with a terminal graphics protocol: inside the document box,
+/// below its first line of text. `None` when no image is on screen.
+pub fn image_area(area: Rect, app: &App) -> Option<Rect> {
+    if app.screen != Screen::Verifications
+        || !showing_image(app)
+        || area.width < MIN_WIDTH
+        || area.height < MIN_HEIGHT
+        || app.mode != crate::app::Mode::Normal
+    {
+        return None;
+    }
+    let [_, body, _, _] = frame_areas(area);
+    let [_, detail] = verification_areas(body, true);
+    (detail.height > 4).then(|| {
+        Rect::new(
+            detail.x + 1,
+            detail.y + 2,
+            detail.width - 2,
+            detail.height - 3,
+        )
+    })
 }
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {

@@ -147,7 +147,7 @@ fn users_show_state_and_room() {
         s.contains("carla") && s.contains("suspended") && s.contains("#2 live"),
         "{s}"
     );
-    assert!(s.contains("s suspend/unsuspend"), "{s}");
+    assert!(s.contains("s (un)suspend") && s.contains("A admin"), "{s}");
 }
 
 #[test]
@@ -181,4 +181,35 @@ fn too_small_a_terminal_is_explained() {
     let s = render(&app(), 60, 20);
     assert!(s.contains("needs at least 80×24"), "{s}");
     assert!(!s.contains("Dashboard"));
+}
+
+#[test]
+fn a_decrypted_image_gets_room_in_the_document_box() {
+    use livestars_admin::viewer::{InlineProtocol, Viewed};
+    use ratatui::layout::Rect;
+    let mut a = app();
+    a.screen = Screen::Verifications;
+    let full = Rect::new(0, 0, 100, 30);
+    assert_eq!(ui::image_area(full, &a), None, "no image, no image area");
+    a.viewed = Some(Viewed::in_terminal(
+        7,
+        "alice",
+        "ab".repeat(32),
+        InlineProtocol::Kitty,
+        b"\x89PNG\r\n\x1a\nimage".to_vec(),
+    ));
+    let r = ui::image_area(full, &a).expect("image area");
+    assert!(r.height >= 12 && r.width >= 90, "{r:?}");
+    let s = render(&a, 100, 30);
+    assert!(
+        s.contains("document 7 of alice decrypted locally: PNG image"),
+        "{s}"
+    );
+    assert!(s.contains("shown below"), "{s}");
+    // A prompt covers the screen: the image is taken away meanwhile.
+    a.mode = Mode::Typing {
+        input: Input::DateOfBirth,
+        buffer: String::new(),
+    };
+    assert_eq!(ui::image_area(full, &a), None);
 }
