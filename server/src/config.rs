@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// The instance's name, shown to people and admins (`LIVESTARS_INSTANCE_NAME`).
+    pub instance_name: String,
     /// Address and port the HTTP server binds (`LIVESTARS_BIND`).
     pub bind: String,
     /// Where the embedded SQLite database and other files live (`LIVESTARS_DATA_DIR`).
@@ -56,6 +58,7 @@ pub enum Retention {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            instance_name: "Live Stars".into(),
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
             database_url: Secret::default(),
@@ -140,6 +143,7 @@ impl Config {
             })
         }
         match key {
+            "LIVESTARS_INSTANCE_NAME" => self.instance_name = value,
             "LIVESTARS_BIND" => self.bind = value,
             "LIVESTARS_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "LIVESTARS_DATABASE_URL" => self.database_url = Secret(value),
@@ -168,6 +172,13 @@ impl Config {
 
     /// Check every value; the first problem found is returned with its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let name_len = self.instance_name.trim().chars().count();
+        if !(1..=60).contains(&name_len) || self.instance_name.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid {
+                key: "instance_name",
+                message: "1 to 60 characters, no control characters".into(),
+            });
+        }
         self.bind_addr()?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {

@@ -207,15 +207,81 @@ async fn verifier_approves_and_rejects_in_the_console() {
     tmux.keys(&["The photo is blurred", "Enter"]);
     tmux.wait_for("bea's document rejected");
     tmux.wait_for("Pending ID documents (0)");
+    let v = verification(&client, &inst.url, &bea).await;
+    assert_eq!(v["status"], "rejected");
+    assert_eq!(v["reason"], "The photo is blurred");
+
+    // A second verifier joins: the chief re-wraps every key she can read to both of them.
+    let deputy_token = inst.create_admin("deputy");
+    let deputy_token_file = dir.path().join("deputy.token");
+    std::fs::write(&deputy_token_file, &deputy_token).unwrap();
+    let out = Command::new(admin_binary())
+        .args(["--url", &inst.url, "--token-file"])
+        .arg(&deputy_token_file)
+        .arg("--identity")
+        .arg(dir.path().join("deputy.key"))
+        .arg("keygen")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let needs_rewrap = |docs: &Value| {
+        docs.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["needs_rewrap"] == true)
+    };
+    let approved: Value = client
+        .get(format!("{}/api/admin/iddocs?status=approved", inst.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(needs_rewrap(&approved));
+    tmux.keys(&["w"]);
+    tmux.wait_for("re-wrapped 2 document key(s)");
+    for status in ["approved", "rejected"] {
+        let docs: Value = client
+            .get(format!("{}/api/admin/iddocs?status={status}", inst.url))
+            .bearer_auth(&deputy_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(docs.as_array().unwrap().len(), 1);
+        assert!(!needs_rewrap(&docs), "{docs}");
+    }
+
+    // Users & rooms: find bea and suspend her.
+    tmux.keys(&["3"]);
+    tmux.wait_for("Accounts (");
+    tmux.keys(&["/"]);
+    tmux.wait_for("Search usernames");
+    tmux.keys(&["bea", "Enter"]);
+    tmux.wait_for("Accounts matching \"bea\" (1)");
+    tmux.keys(&["s"]);
+    tmux.wait_for("bea suspended");
+    let r = client
+        .get(format!("{}/api/me", inst.url))
+        .bearer_auth(&bea)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a suspended model's session ends");
     tmux.keys(&["q", "q"]);
 
     let v = verification(&client, &inst.url, &ada).await;
     assert_eq!(v["status"], "approved");
     assert_eq!(v["may_go_live"], true);
     assert_eq!(v["valid_until"], "2031-12-31");
-    let v = verification(&client, &inst.url, &bea).await;
-    assert_eq!(v["status"], "rejected");
-    assert_eq!(v["reason"], "The photo is blurred");
 
     // The console has exited and restored the terminal; it reported its startup time.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -44,7 +44,7 @@ impl Screen {
         match self {
             Screen::Dashboard => "1-4 screens  r refresh  ? help  q quit",
             Screen::Verifications => {
-                "↑↓ select  d decrypt & view  a approve  x reject  w re-wrap all  r refresh  q back"
+                "↑↓  d decrypt & view  a approve  x reject  w re-wrap all  r refresh  q back"
             }
             Screen::Users => {
                 "↑↓ / search  s (un)suspend  m model  v viewer  A admin  e end show  q back"

@@ -48,11 +48,11 @@ pub fn draw(f: &mut Frame, app: &App) {
         Tabs::new(titles)
             .select(idx)
             .highlight_style(accent())
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(format!(" Live Stars admin — {}{busy} ", app.instance)),
-            ),
+            .block(Block::default().borders(Borders::ALL).title(format!(
+                " {} admin — {}{busy} ",
+                app.stats.as_ref().map_or("Live Stars", |s| s.name.as_str()),
+                app.instance
+            ))),
         head,
     );
     match app.screen {
@@ -172,6 +172,7 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
     };
     let row = |k: &str, v: String| Row::new(vec![Cell::from(k.to_string()), Cell::from(v)]);
     let rows = vec![
+        row("Name", s.name.clone()),
         row("Version", s.version.clone()),
         row("Database", s.database.clone()),
         row(

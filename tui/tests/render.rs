@@ -31,6 +31,7 @@ fn at() -> chrono::DateTime<Utc> {
 fn app() -> App {
     let mut a = App::offline("http://stars.test");
     a.stats = Some(InstanceStats {
+        name: "Velvet Stars".into(),
         version: "0.1.0".into(),
         database: "postgres".into(),
         accounts: AccountCounts {
@@ -90,7 +91,7 @@ fn app() -> App {
 #[test]
 fn dashboard_shows_the_figures() {
     let s = render(&app(), 80, 24);
-    assert!(s.contains("Live Stars admin — http://stars.test"), "{s}");
+    assert!(s.contains("Velvet Stars admin — http://stars.test"), "{s}");
     assert!(
         s.contains("120 viewers, 14 models, 2 admins (3 suspended)"),
         "{s}"

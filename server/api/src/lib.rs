@@ -443,6 +443,8 @@ pub struct AccountCounts {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct InstanceStats {
+    /// The instance's configured name.
+    pub name: String,
     pub version: String,
     /// `sqlite` or `postgres`.
     pub database: String,

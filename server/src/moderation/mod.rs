@@ -71,7 +71,11 @@ fn count(conn: &mut DbConnection, role: &str) -> Result<i64, ModerationError> {
         .get_result(conn)?)
 }
 
-pub fn stats(conn: &mut DbConnection, database: &str) -> Result<InstanceStats, ModerationError> {
+pub fn stats(
+    conn: &mut DbConnection,
+    name: &str,
+    database: &str,
+) -> Result<InstanceStats, ModerationError> {
     let rooms_with = |conn: &mut DbConnection, s: &str| -> Result<i64, ModerationError> {
         Ok(rooms::table
             .filter(rooms::status.eq(s))
@@ -79,6 +83,7 @@ pub fn stats(conn: &mut DbConnection, database: &str) -> Result<InstanceStats, M
             .get_result(conn)?)
     };
     Ok(InstanceStats {
+        name: name.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         database: database.into(),
         accounts: AccountCounts {

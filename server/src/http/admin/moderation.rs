@@ -19,9 +19,10 @@ use crate::moderation;
         (status = 403, description = "Not an admin", body = ErrorBody)))]
 pub async fn stats(state: web::Data<AppState>, _a: AdminUser) -> Result<HttpResponse, ApiError> {
     let db = state.db.backend().as_str();
+    let name = state.config.instance_name.clone();
     let s = state
         .db
-        .read(move |conn| moderation::stats(conn, db))
+        .read(move |conn| moderation::stats(conn, &name, db))
         .await?;
     Ok(HttpResponse::Ok().json(s))
 }
