@@ -32,11 +32,13 @@ admin_token=$(LIVESTARS_DATABASE_URL="$db_url" "$bin" admin create --username fu
 LIVESTARS_DATABASE_URL="$db_url" "$bin" admin add-verifier --username fuzzadmin --data-dir "$work/data" \
   --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p > /dev/null 2>&1
 
+# One worker: with several threads CPython 3.11 intermittently fails inside hypothesis
+# ("AST constructor recursion depth mismatch"), an error of the tool, not of the API.
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 # Sign-out would revoke the token the other operations use: it gets a run of its own, last.
 status=0
 schemathesis run "$url/api/openapi.json" --checks "$checks" \
-  --max-examples "$examples" --seed 20261126 --workers 2 \
+  --max-examples "$examples" --seed 20261126 --workers 1 \
   --header "Authorization: Bearer $token" --request-timeout 10 --no-color \
   --exclude-path /api/sessions/current ${SCHEMATHESIS_ARGS:-} || status=$?
 schemathesis run "$url/api/openapi.json" --checks "$checks" \
@@ -44,7 +46,7 @@ schemathesis run "$url/api/openapi.json" --checks "$checks" \
   --header "Authorization: Bearer $token" --request-timeout 10 --no-color \
   --include-path /api/sessions/current --phases examples,coverage,fuzzing || status=$?
 schemathesis run "$url/api/openapi.json" --checks "$checks" \
-  --max-examples "$examples" --seed 20261126 --workers 2 \
+  --max-examples "$examples" --seed 20261126 --workers 1 \
   --header "Authorization: Bearer $admin_token" --request-timeout 10 --no-color \
   --include-path-regex '^/api/admin/' || status=$?
 if grep -qi 'panicked' "$work/server.log"; then echo "server panicked:"; cat "$work/server.log"; exit 1; fi

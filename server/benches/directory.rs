@@ -60,6 +60,8 @@ async fn load(url: &str, connections: u64, secs: u64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The workspace's reqwest has TLS without a built-in crypto provider: install ring's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let secs = env_num("BENCH_SECONDS", 5);
     let connections = env_num("BENCH_CONNECTIONS", 16);
     let dir = tempfile::tempdir()?;

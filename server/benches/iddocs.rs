@@ -20,6 +20,8 @@ fn mb_per_s(bytes: usize, secs: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The workspace's reqwest has TLS without a built-in crypto provider: install ring's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -55,6 +55,7 @@ fn get_json(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
         .build()
         .unwrap();
     rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut r = reqwest::Client::new().get(url);
         if let Some(t) = token {
             r = r.bearer_auth(t);

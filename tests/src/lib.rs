@@ -35,6 +35,13 @@ fn workspace_binary(name: &str) -> PathBuf {
     bin
 }
 
+/// An HTTP client for the tests. The workspace's reqwest is built with TLS but without a crypto
+/// provider of its own, so the process-wide one (ring) is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// A `livestars serve` process on a random port, killed when dropped.
 pub struct Instance {
     pub url: String,

@@ -163,7 +163,7 @@ async fn verifier_approves_and_rejects_in_the_console() {
     );
     let key_text = std::fs::read_to_string(&identity).unwrap();
     assert!(key_text.contains("AGE-SECRET-KEY-1"));
-    let client = reqwest::Client::new();
+    let client = livestars_e2e::http_client();
     let verifiers: Value = client
         .get(format!("{}/api/admin/verifiers", inst.url))
         .bearer_auth(&token)

@@ -27,7 +27,7 @@ async fn serve_on_the_embedded_default_creates_data_and_answers() {
         .strip_prefix("Live Stars listening on ")
         .unwrap_or_else(|| panic!("{line:?}"))
         .to_string();
-    let client = reqwest::Client::new();
+    let client = livestars_e2e::http_client();
     let health: serde_json::Value = client
         .get(format!("{url}/api/health"))
         .send()

@@ -89,6 +89,13 @@ pub fn open_db(config: &Config) -> Db {
     Db::open(&target, config.db_pool_size).expect("open and migrate database")
 }
 
+/// An HTTP client. The workspace's reqwest has TLS without a built-in crypto provider (the
+/// console brings rustls with ring), so the process-wide provider is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
@@ -115,7 +122,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     TestApp {
         admin: tokio::sync::OnceCell::new(),
         address,
-        client: reqwest::Client::new(),
+        client: http_client(),
         db,
         config,
         handle,
