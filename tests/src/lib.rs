@@ -42,6 +42,39 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET url` with a bearer token, as JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json body")
+}
+
+/// `livestars-admin keygen` against `url`: writes `identity`, registers its recipient.
+pub fn admin_keygen(
+    url: &str,
+    token_file: &std::path::Path,
+    identity: &std::path::Path,
+    ca_file: Option<&std::path::Path>,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(admin_binary());
+    cmd.args(["--url", url, "--token-file"])
+        .arg(token_file)
+        .arg("--identity")
+        .arg(identity);
+    if let Some(ca) = ca_file {
+        cmd.arg("--ca-file").arg(ca);
+    }
+    cmd.arg("keygen")
+        .output()
+        .expect("run livestars-admin keygen")
+}
+
 /// A `livestars serve` process on a random port, killed when dropped.
 pub struct Instance {
     pub url: String,

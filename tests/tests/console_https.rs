@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use livestars_e2e::{admin_binary, Instance};
+use livestars_e2e::{admin_binary, admin_keygen, Instance};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -133,16 +133,8 @@ fn the_console_speaks_https_and_checks_certificates() {
     let identity = dir.path().join("age.key");
 
     // Trusting the private CA: keygen registers the recipient over HTTPS.
-    let out = Command::new(admin_binary())
-        .args(["--url", &url, "--token-file"])
-        .arg(&token_file)
-        .arg("--ca-file")
-        .arg(dir.path().join("ca.pem"))
-        .arg("--identity")
-        .arg(&identity)
-        .arg("keygen")
-        .output()
-        .unwrap();
+    let ca = dir.path().join("ca.pem");
+    let out = admin_keygen(&url, &token_file, &identity, Some(&ca));
     assert!(
         out.status.success(),
         "{}",

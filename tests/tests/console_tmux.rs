@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use livestars_e2e::{admin_binary, Instance};
+use livestars_e2e::{admin_binary, admin_keygen, get_json, Instance};
 use serde_json::{json, Value};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR ID CARD OF A TEST MODEL";
@@ -117,15 +117,7 @@ async fn model(client: &reqwest::Client, url: &str, name: &str) -> String {
 }
 
 async fn verification(client: &reqwest::Client, url: &str, token: &str) -> Value {
-    client
-        .get(format!("{url}/api/me/verification"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(client, &format!("{url}/api/me/verification"), token).await
 }
 
 fn console_cmd(url: &str, token_file: &Path, identity: &Path, timing: &Path) -> String {
@@ -148,14 +140,7 @@ async fn verifier_approves_and_rejects_in_the_console() {
     let identity = dir.path().join("age.key");
 
     // keygen writes the identity locally and registers only its recipient.
-    let out = Command::new(admin_binary())
-        .args(["--url", &inst.url, "--token-file"])
-        .arg(&token_file)
-        .arg("--identity")
-        .arg(&identity)
-        .arg("keygen")
-        .output()
-        .unwrap();
+    let out = admin_keygen(&inst.url, &token_file, &identity, None);
     assert!(
         out.status.success(),
         "{}",
@@ -164,15 +149,12 @@ async fn verifier_approves_and_rejects_in_the_console() {
     let key_text = std::fs::read_to_string(&identity).unwrap();
     assert!(key_text.contains("AGE-SECRET-KEY-1"));
     let client = livestars_e2e::http_client();
-    let verifiers: Value = client
-        .get(format!("{}/api/admin/verifiers", inst.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verifiers = get_json(
+        &client,
+        &format!("{}/api/admin/verifiers", inst.url),
+        &token,
+    )
+    .await;
     assert!(verifiers[0]["recipient"]
         .as_str()
         .unwrap()
@@ -215,14 +197,12 @@ async fn verifier_approves_and_rejects_in_the_console() {
     let deputy_token = inst.create_admin("deputy");
     let deputy_token_file = dir.path().join("deputy.token");
     std::fs::write(&deputy_token_file, &deputy_token).unwrap();
-    let out = Command::new(admin_binary())
-        .args(["--url", &inst.url, "--token-file"])
-        .arg(&deputy_token_file)
-        .arg("--identity")
-        .arg(dir.path().join("deputy.key"))
-        .arg("keygen")
-        .output()
-        .unwrap();
+    let out = admin_keygen(
+        &inst.url,
+        &deputy_token_file,
+        &dir.path().join("deputy.key"),
+        None,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -234,28 +214,22 @@ async fn verifier_approves_and_rejects_in_the_console() {
             .iter()
             .any(|d| d["needs_rewrap"] == true)
     };
-    let approved: Value = client
-        .get(format!("{}/api/admin/iddocs?status=approved", inst.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let approved = get_json(
+        &client,
+        &format!("{}/api/admin/iddocs?status=approved", inst.url),
+        &token,
+    )
+    .await;
     assert!(needs_rewrap(&approved));
     tmux.keys(&["w"]);
     tmux.wait_for("re-wrapped 2 document key(s)");
     for status in ["approved", "rejected"] {
-        let docs: Value = client
-            .get(format!("{}/api/admin/iddocs?status={status}", inst.url))
-            .bearer_auth(&deputy_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let docs = get_json(
+            &client,
+            &format!("{}/api/admin/iddocs?status={status}", inst.url),
+            &deputy_token,
+        )
+        .await;
         assert_eq!(docs.as_array().unwrap().len(), 1);
         assert!(!needs_rewrap(&docs), "{docs}");
     }
