@@ -62,6 +62,18 @@ async fn start(app: &TestApp, room: i64, token: &str, status: &str) -> reqwest::
     .await
 }
 
+/// Neither a public nor a private show can start.
+async fn assert_gate_shut(app: &TestApp, room: i64, token: &str) {
+    for status in ["live", "private"] {
+        assert_error(
+            start(app, room, token, status).await,
+            403,
+            "verification_required",
+        )
+        .await;
+    }
+}
+
 async fn verification(app: &TestApp, token: &str) -> Value {
     app.get("/api/me/verification", Some(token))
         .await
@@ -193,23 +205,9 @@ async fn upload_is_encrypted_approved_then_deleted_for_good(app: TestApp) {
 async fn gate_covers_every_way_to_show(app: TestApp) {
     let (admin, _) = app.verifier().await;
     let (m, room) = app.model("jade").await;
-    for status in ["live", "private"] {
-        assert_error(
-            start(&app, room, &m.token, status).await,
-            403,
-            "verification_required",
-        )
-        .await;
-    }
+    assert_gate_shut(&app, room, &m.token).await;
     let doc = upload_ok(&app, &m.token).await;
-    for status in ["live", "private"] {
-        assert_error(
-            start(&app, room, &m.token, status).await,
-            403,
-            "verification_required",
-        )
-        .await;
-    }
+    assert_gate_shut(&app, room, &m.token).await;
     let r = app
         .post_json(
             &format!("/api/admin/iddocs/{}/decision", doc["id"]),
@@ -221,14 +219,7 @@ async fn gate_covers_every_way_to_show(app: TestApp) {
     let v = verification(&app, &m.token).await;
     assert_eq!(v["status"], "rejected");
     assert_eq!(v["reason"], "The photo is blurred");
-    for status in ["live", "private"] {
-        assert_error(
-            start(&app, room, &m.token, status).await,
-            403,
-            "verification_required",
-        )
-        .await;
-    }
+    assert_gate_shut(&app, room, &m.token).await;
     // A new upload replaces the rejected one and, once approved, opens both ways.
     let doc = upload_ok(&app, &m.token).await;
     assert_eq!(
@@ -297,14 +288,7 @@ async fn expired_approval_ends_the_show(app: TestApp) {
             .execute(&mut *conn)
             .unwrap();
     }
-    for status in ["live", "private"] {
-        assert_error(
-            start(&app, room, &m.token, status).await,
-            403,
-            "verification_required",
-        )
-        .await;
-    }
+    assert_gate_shut(&app, room, &m.token).await;
     assert_eq!(verification(&app, &m.token).await["may_go_live"], false);
 }
 
