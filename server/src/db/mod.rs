@@ -134,7 +134,9 @@ impl Db {
         };
         let pool = Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            // No idle connections kept warm: r2d2 would open them on background threads, and a
+            // short-lived CLI process exiting while libpq connects there can crash at exit.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .build(Manager {
                 target: target.clone(),
