@@ -1,9 +1,21 @@
 //! ActivityPub for Live Stars: wire types, WebFinger, NodeInfo, signatures and the delivery
 //! queue logic. It knows nothing of diesel; the server implements its storage trait.
 //!
-//! The foundation holds only what every part agrees on already: the `acct:` address of an
-//! actor. Objects and activities come with the federation issue.
+//! - [`objects`]: the JSON documents we publish (Person, Application, Video, Note) and parse.
+//! - [`protocol`]: the storage trait the server implements and the `activitypub_federation`
+//!   glue (remote actors, inbound activities, stored outgoing activities).
+//! - [`delivery`]: backoff, final answers, request freshness, signature scheme detection.
+//! - [`nodeinfo`]: WebFinger and NodeInfo 2.1 documents.
 #![forbid(unsafe_code)]
+
+pub mod delivery;
+pub mod nodeinfo;
+pub mod objects;
+pub mod protocol;
+
+pub use activitypub_federation as apf;
+pub use async_trait::async_trait;
+pub use url::{ParseError as UrlError, Url};
 
 use std::fmt;
 

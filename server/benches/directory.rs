@@ -100,7 +100,7 @@ fn main() -> anyhow::Result<()> {
         workers: 1,
         ..Config::default()
     };
-    let app = server_rt.block_on(async { Application::with_db(config, db.clone()) })?;
+    let app = server_rt.block_on(async { Application::with_db(config, db.clone()).await })?;
     let app_url = format!("http://127.0.0.1:{}/api/rooms?limit=50", app.port());
     server_rt.spawn(app.run_until_stopped());
 

@@ -30,6 +30,13 @@ pub enum Command {
         /// ADDRESS:PORT to listen on [env: LIVESTARS_BIND] [default: 127.0.0.1:8080]
         #[arg(long, value_name = "ADDR:PORT")]
         bind: Option<String>,
+        /// The public URL of the instance [env: LIVESTARS_PUBLIC_URL]
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Allow http, ports, localhost and private addresses in federation: tests and local
+        /// trials only [env: LIVESTARS_FEDERATION_DEBUG]
+        #[arg(long)]
+        federation_debug: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -75,10 +82,20 @@ impl Cli {
             config.data_dir = dir.clone();
         }
         if let Command::Serve {
-            bind: Some(bind), ..
+            bind,
+            public_url,
+            federation_debug,
         } = &self.command
         {
-            config.bind = bind.clone();
+            if let Some(bind) = bind {
+                config.bind = bind.clone();
+            }
+            if let Some(url) = public_url {
+                config.public_url = url.clone();
+            }
+            if *federation_debug {
+                config.federation_debug = true;
+            }
         }
         config.validate()?;
         Ok(config)

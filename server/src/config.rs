@@ -46,6 +46,23 @@ pub struct Config {
     pub iddoc_retention: String,
     /// Days a deleted document is kept, restricted, under `retain` (`LIVESTARS_IDDOC_RETAIN_DAYS`).
     pub iddoc_retain_days: u32,
+    /// Federation over ActivityPub: `open` (default: talk to every instance not blocked) or
+    /// `allowlist` (only instances an admin allowed) — the starting mode; admins change it at
+    /// run time through the admin API (`LIVESTARS_FEDERATION_MODE`).
+    pub federation_mode: String,
+    /// Allow plain http, explicit ports, localhost and private addresses in federation — for
+    /// tests and local trials only, never in production (`LIVESTARS_FEDERATION_DEBUG`).
+    pub federation_debug: bool,
+    /// An instance whose deliveries keep failing this long is marked dead and skipped until it
+    /// answers again (`LIVESTARS_FEDERATION_DEAD_AFTER_SECS`).
+    pub federation_dead_after_secs: u64,
+    /// Longest delay between two delivery attempts, in seconds; attempts back off exponentially
+    /// from one second up to this cap (`LIVESTARS_FEDERATION_MAX_BACKOFF_SECS`).
+    pub federation_max_backoff_secs: u64,
+    /// Deliveries in flight at once to one instance (`LIVESTARS_FEDERATION_PER_INSTANCE`).
+    pub federation_per_instance: usize,
+    /// Largest inbound activity in bytes (`LIVESTARS_FEDERATION_MAX_BYTES`).
+    pub federation_max_bytes: usize,
 }
 
 /// The ID-document retention policy, parsed from the two settings.
@@ -65,6 +82,12 @@ impl Default for Config {
             public_url: String::new(),
             workers: 0,
             db_pool_size: 8,
+            federation_mode: "open".into(),
+            federation_debug: false,
+            federation_dead_after_secs: 2 * 24 * 3600,
+            federation_max_backoff_secs: 3600,
+            federation_per_instance: 4,
+            federation_max_bytes: 256 * 1024,
             max_json_bytes: 64 * 1024,
             max_avatar_bytes: 2 * 1024 * 1024,
             session_days: 30,
@@ -165,6 +188,33 @@ impl Config {
             "LIVESTARS_IDDOC_RETAIN_DAYS" => {
                 self.iddoc_retain_days = num("LIVESTARS_IDDOC_RETAIN_DAYS", &value)?
             }
+            "LIVESTARS_FEDERATION_MODE" => self.federation_mode = value,
+            "LIVESTARS_FEDERATION_DEBUG" => {
+                self.federation_debug = match value.trim() {
+                    "1" | "true" | "yes" => true,
+                    "0" | "false" | "no" | "" => false,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            key: "LIVESTARS_FEDERATION_DEBUG",
+                            message: format!("{value:?} is not true or false"),
+                        })
+                    }
+                }
+            }
+            "LIVESTARS_FEDERATION_DEAD_AFTER_SECS" => {
+                self.federation_dead_after_secs =
+                    num("LIVESTARS_FEDERATION_DEAD_AFTER_SECS", &value)?
+            }
+            "LIVESTARS_FEDERATION_MAX_BACKOFF_SECS" => {
+                self.federation_max_backoff_secs =
+                    num("LIVESTARS_FEDERATION_MAX_BACKOFF_SECS", &value)?
+            }
+            "LIVESTARS_FEDERATION_PER_INSTANCE" => {
+                self.federation_per_instance = num("LIVESTARS_FEDERATION_PER_INSTANCE", &value)?
+            }
+            "LIVESTARS_FEDERATION_MAX_BYTES" => {
+                self.federation_max_bytes = num("LIVESTARS_FEDERATION_MAX_BYTES", &value)?
+            }
             _ => {}
         }
         Ok(())
@@ -194,6 +244,24 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "public_url",
                 message: format!("{:?} must start with http:// or https://", self.public_url),
+            });
+        }
+        if !["open", "allowlist"].contains(&self.federation_mode.as_str()) {
+            return Err(ConfigError::Invalid {
+                key: "federation_mode",
+                message: format!("{:?} must be open or allowlist", self.federation_mode),
+            });
+        }
+        if !(1..=64).contains(&self.federation_per_instance) {
+            return Err(ConfigError::Invalid {
+                key: "federation_per_instance",
+                message: "between 1 and 64".into(),
+            });
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.federation_max_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "federation_max_bytes",
+                message: "between 1 KiB and 16 MiB".into(),
             });
         }
         if self.workers > 256 {
@@ -288,6 +356,28 @@ impl Config {
                 self.database_url
             ),
         })
+    }
+
+    /// This instance's federation domain: host and, when not the scheme's default, port of the
+    /// public URL (`b.example`, or `localhost:8002` in local trials).
+    pub fn federation_domain(&self) -> String {
+        let base = self.public_base();
+        let rest = base.split_once("://").map_or(base.as_str(), |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let authority = authority
+            .strip_suffix(":443")
+            .filter(|_| base.starts_with("https://"));
+        match authority {
+            Some(a) => a.to_string(),
+            None => {
+                let a = rest.split('/').next().unwrap_or(rest);
+                if base.starts_with("http://") {
+                    a.strip_suffix(":80").unwrap_or(a).to_string()
+                } else {
+                    a.to_string()
+                }
+            }
+        }
     }
 
     /// The public base URL without a trailing slash.

@@ -8,6 +8,8 @@ pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
+pub mod federation_store;
 pub mod http;
 pub mod iddocs;
 pub mod moderation;

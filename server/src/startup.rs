@@ -8,8 +8,19 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer};
 
+use std::time::Duration;
+
+use livestars_federation::apf::config::FederationConfig;
+use livestars_federation::apf::resolver::ValidatingDnsResolver;
+use livestars_federation::objects;
+use livestars_federation::protocol::LocalSigner;
+use livestars_federation::Url;
+
 use crate::config::Config;
 use crate::db::{Db, DbError};
+use crate::delivery::DeliverySettings;
+use crate::federation_store::{self, DbStore, INSTANCE_ACTOR};
+use crate::http::federation::Fed;
 use crate::http::{self, AppState};
 use crate::rooms::directory::Directory;
 
@@ -19,6 +30,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("federation: {0}")]
+    Federation(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -32,6 +45,8 @@ pub struct Application {
     server: Server,
     directory: Arc<Directory>,
     data_dir: std::path::PathBuf,
+    fed: Arc<Fed>,
+    delivery: DeliverySettings,
 }
 
 /// How often housekeeping runs (retention shredding, expired verifications, orphaned files).
@@ -46,11 +61,11 @@ impl Application {
         let db = tokio::task::spawn_blocking(move || Db::open(&target, pool_size))
             .await
             .map_err(|e| DbError::Join(e.to_string()))??;
-        Self::with_db(config, db)
+        Self::with_db(config, db).await
     }
 
     /// Build on an already open database (tests and benches share one with their fixtures).
-    pub fn with_db(config: Config, db: Db) -> Result<Application, StartError> {
+    pub async fn with_db(config: Config, db: Db) -> Result<Application, StartError> {
         let addr = config.bind_addr()?;
         let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
             addr: config.bind.clone(),
@@ -70,10 +85,20 @@ impl Application {
         };
         let directory = Arc::new(Directory::default());
         let data_dir = config.data_dir.clone();
+        let fed = Arc::new(federation(&config, &db, directory.clone()).await?);
+        let delivery = DeliverySettings {
+            base: fed.base.clone(),
+            default_mode: fed.default_mode.clone(),
+            max_backoff: Duration::from_secs(config.federation_max_backoff_secs.max(1)),
+            dead_after: Duration::from_secs(config.federation_dead_after_secs),
+            per_instance: config.federation_per_instance,
+            lease: Duration::from_secs(30),
+        };
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
             directory: directory.clone(),
+            fed: fed.clone(),
             openapi_json: http::openapi::render().into(),
         };
         let server = HttpServer::new(move || {
@@ -96,6 +121,8 @@ impl Application {
             server,
             directory,
             data_dir,
+            fed,
+            delivery,
         })
     }
 
@@ -114,7 +141,11 @@ impl Application {
 
     /// Serve until stopped, with housekeeping running beside the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (db, dir, directory) = (self.db.clone(), self.data_dir.clone(), self.directory);
+        let (db, dir, directory) = (
+            self.db.clone(),
+            self.data_dir.clone(),
+            self.directory.clone(),
+        );
         let housekeeping = tokio::spawn(async move {
             let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
             loop {
@@ -126,10 +157,78 @@ impl Application {
                 }
             }
         });
+        let worker = tokio::spawn(crate::delivery::run(
+            self.db.clone(),
+            self.fed.config.to_request_data(),
+            self.delivery.clone(),
+            self.fed.notify.clone(),
+        ));
         let result = self.server.await;
         housekeeping.abort();
+        worker.abort();
         result
     }
+}
+
+/// The federation's configuration: the instance actor's keys (created on first start), an HTTP
+/// client that refuses private addresses unless `federation_debug` is set, and the store.
+async fn federation(
+    config: &Config,
+    db: &Db,
+    directory: Arc<Directory>,
+) -> Result<Fed, StartError> {
+    // One process-wide rustls provider (ring) for every HTTPS client; a second install is a
+    // harmless no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let base = config.public_base();
+    let domain = config.federation_domain();
+    let debug = config.federation_debug;
+    let (public, private) = federation_store::keys(db, INSTANCE_ACTOR).await?;
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let store = DbStore {
+        db: db.clone(),
+        base: base.clone(),
+        domain: domain.clone(),
+        default_mode: config.federation_mode.clone(),
+        directory,
+        notify: notify.clone(),
+    };
+    let timeout = Duration::from_secs(10);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(format!("livestars/{} (+{base})", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(ValidatingDnsResolver::new(vec![], !debug))
+        .build()
+        .map_err(|e| StartError::Federation(e.to_string()))?;
+    let actor = objects::instance_actor_url(&base);
+    let bad = |e: livestars_federation::UrlError| {
+        StartError::Federation(format!("public URL {base}: {e}"))
+    };
+    let signer = LocalSigner {
+        id: Url::parse(&actor).map_err(bad)?,
+        inbox: Url::parse(&format!("{actor}/inbox")).map_err(bad)?,
+        public_key_pem: public,
+        private_key_pem: private,
+    };
+    let fed_config = FederationConfig::builder()
+        .domain(domain.clone())
+        .app_data(federation_store::ctx(store))
+        .debug(debug)
+        .client(client.into())
+        .http_fetch_limit(50)
+        .signed_fetch_actor(&signer)
+        .build()
+        .await
+        .map_err(|e| StartError::Federation(e.to_string()))?;
+    Ok(Fed {
+        config: fed_config,
+        base,
+        domain,
+        default_mode: config.federation_mode.clone(),
+        notify,
+    })
 }
 
 async fn not_found() -> actix_web::HttpResponse {

@@ -75,26 +75,129 @@ pub fn admin_keygen(
         .expect("run livestars-admin keygen")
 }
 
+/// Which database an instance runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server for tests (`LIVESTARS_TEST_POSTGRES_URL`, as `scripts/test` sets it).
+pub fn postgres_base() -> String {
+    std::env::var("LIVESTARS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .arg(format!("{}/postgres", postgres_base()))
+        .args(["-qAtc", sql])
+        .output()
+        .expect("run psql (PostgreSQL client) for an end-to-end test database");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; the instance binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 /// A `livestars serve` process on a random port, killed when dropped.
 pub struct Instance {
     pub url: String,
     pub data_dir: tempfile::TempDir,
     child: std::process::Child,
+    /// `postgres://…/db` when on PostgreSQL (the database is dropped with the instance).
+    database_url: Option<String>,
+    /// How it was started, to start it again after a kill.
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Instance {
     /// Start an instance on SQLite in a fresh directory.
     pub fn start() -> Instance {
+        Self::spawn(
+            vec!["serve".into(), "--bind".into(), "127.0.0.1:0".into()],
+            vec![],
+            None,
+            tempfile::tempdir().expect("tempdir"),
+        )
+    }
+
+    /// Start a federating instance at `http://localhost:<port>` (debug federation: http, ports
+    /// and loopback allowed), on `backend`, with extra `LIVESTARS_*` settings.
+    pub fn federating(backend: Backend, env: &[(&str, &str)]) -> Instance {
+        let port = free_port();
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let mut b = [0u8; 6];
+                std::io::Read::read_exact(
+                    &mut std::fs::File::open("/dev/urandom").expect("urandom"),
+                    &mut b,
+                )
+                .expect("random");
+                let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                let name = format!("ls_e2e_{name}");
+                psql(&format!("CREATE DATABASE {name}"));
+                Some(format!("{}/{name}", postgres_base()))
+            }
+        };
+        let args = vec![
+            "serve".into(),
+            "--bind".into(),
+            format!("127.0.0.1:{port}"),
+            "--public-url".into(),
+            format!("http://localhost:{port}"),
+            "--federation-debug".into(),
+        ];
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut i = Self::spawn(
+            args,
+            env,
+            database_url,
+            tempfile::tempdir().expect("tempdir"),
+        );
+        i.url = format!("http://localhost:{port}");
+        i
+    }
+
+    fn spawn(
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        database_url: Option<String>,
+        data_dir: tempfile::TempDir,
+    ) -> Instance {
         use std::io::{BufRead, BufReader};
-        let data_dir = tempfile::tempdir().expect("tempdir");
-        let mut child = std::process::Command::new(livestars_binary())
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        let mut cmd = std::process::Command::new(livestars_binary());
+        cmd.args(&args)
+            .arg("--data-dir")
             .arg(data_dir.path())
             .env_remove("LIVESTARS_DATABASE_URL")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn livestars");
+            .stderr(if std::env::var_os("LIVESTARS_E2E_LOGS").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            });
+        if let Some(db) = &database_url {
+            cmd.env("LIVESTARS_DATABASE_URL", db);
+        }
+        let mut child = cmd.spawn().expect("spawn livestars");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
@@ -108,17 +211,53 @@ impl Instance {
             url,
             data_dir,
             child,
+            database_url,
+            args,
+            env,
         }
+    }
+
+    /// The federation domain (`localhost:<port>`).
+    pub fn domain(&self) -> String {
+        self.url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r)
+            .to_string()
+    }
+
+    /// Kill the process (SIGKILL: no graceful shutdown).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start the process again on the same port, data directory and database.
+    pub fn restart(&mut self) {
+        self.kill();
+        let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
+        let url = self.url.clone();
+        let mut fresh = Self::spawn(
+            self.args.clone(),
+            self.env.clone(),
+            self.database_url.take(),
+            dir,
+        );
+        fresh.url = url;
+        std::mem::swap(self, &mut fresh);
+        // `fresh` now holds the dead process and a throwaway directory; nothing to drop twice.
+        fresh.database_url = None;
     }
 
     /// `livestars admin create`: the admin API token.
     pub fn create_admin(&self, username: &str) -> String {
-        let out = std::process::Command::new(livestars_binary())
-            .args(["admin", "create", "--username", username, "--data-dir"])
+        let mut cmd = std::process::Command::new(livestars_binary());
+        cmd.args(["admin", "create", "--username", username, "--data-dir"])
             .arg(self.data_dir.path())
-            .env_remove("LIVESTARS_DATABASE_URL")
-            .output()
-            .expect("admin create");
+            .env_remove("LIVESTARS_DATABASE_URL");
+        if let Some(db) = &self.database_url {
+            cmd.env("LIVESTARS_DATABASE_URL", db);
+        }
+        let out = cmd.output().expect("admin create");
         assert!(
             out.status.success(),
             "{}",
@@ -135,5 +274,10 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(db) = self.database_url.take() {
+            if let Some(name) = db.rsplit('/').next() {
+                psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
     }
 }

@@ -164,6 +164,11 @@ pub struct Room {
     /// Anonymous guests present now.
     pub guest_count: i32,
     pub started_at: Option<DateTime<Utc>>,
+    /// The home instance of a federated room (`b.example`); `null` for this instance's rooms.
+    /// Federated rooms carry negative ids in the directory.
+    pub home: Option<String>,
+    /// Where to watch a federated room (its page on its home instance); `null` for local rooms.
+    pub url: Option<String>,
 }
 
 /// A room's title and tags, set by its model; absent fields stay as they are.
@@ -252,6 +257,87 @@ pub struct DirectoryQuery {
     /// Page size, 1 to 100, default 50.
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u32>,
+    /// `local` (default): this instance's rooms; `all`: with federated rooms of followed models.
+    pub scope: Option<DirectoryScope>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryScope {
+    #[default]
+    Local,
+    All,
+}
+
+/// A remote model found by handle or profile URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RemoteProfile {
+    /// `anna@b.example`.
+    pub handle: String,
+    /// Her ActivityPub actor id.
+    pub actor_id: String,
+    pub display_name: String,
+    /// As her instance sent it (HTML); clients sanitise before showing.
+    pub summary: String,
+    pub icon_url: Option<String>,
+    pub profile_url: Option<String>,
+    /// Her room listing, when her instance publishes one.
+    pub room: Option<Room>,
+    /// `pending`, `accepted`, or `null` when the caller does not follow her.
+    pub follow: Option<String>,
+}
+
+/// Whom to look up or follow: `@anna@b.example`, `anna@b.example`, or an actor/profile URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema, IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct RemoteHandle {
+    #[cfg_attr(feature = "openapi", schema(max_length = 300))]
+    pub handle: String,
+}
+
+/// The operator's federation policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FederationPolicy {
+    /// `open` or `allowlist`.
+    pub mode: String,
+    pub blocked: Vec<String>,
+    pub allowed: Vec<String>,
+}
+
+/// Change the federation mode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FederationModeUpdate {
+    /// `open` or `allowlist`.
+    pub mode: String,
+}
+
+/// Block or allow a domain (`host` or `host:port`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DomainPolicyUpdate {
+    pub domain: String,
+    /// `block`, `allow`, or `none` to remove the domain's entry.
+    pub policy: String,
+}
+
+/// Delivery state of one remote instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InstanceDelivery {
+    pub domain: String,
+    pub dead: bool,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub delivered: i32,
+    pub pending: i64,
 }
 
 /// Instance health and identity.

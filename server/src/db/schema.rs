@@ -31,6 +31,7 @@ diesel::table! {
         languages -> Text,
         avatar_mime -> Nullable<Text>,
         updated_at -> Timestamp,
+        federated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -54,6 +55,8 @@ diesel::table! {
         guest_count -> Integer,
         started_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        federated_at -> Nullable<Timestamp>,
+        federated_status -> Nullable<Text>,
     }
 }
 
@@ -130,8 +133,143 @@ diesel::joinable!(verifiers -> users (user_id));
 diesel::joinable!(id_documents -> users (user_id));
 diesel::joinable!(id_document_keys -> id_documents (document_id));
 
+diesel::table! {
+    actor_keys (name) {
+        name -> Text,
+        public_key_pem -> Text,
+        private_key_pem -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    remote_actors (id) {
+        id -> BigInt,
+        ap_id -> Text,
+        kind -> Text,
+        username -> Text,
+        domain -> Text,
+        display_name -> Text,
+        summary -> Text,
+        icon_url -> Nullable<Text>,
+        url -> Nullable<Text>,
+        inbox -> Text,
+        shared_inbox -> Nullable<Text>,
+        followers_url -> Nullable<Text>,
+        room_url -> Nullable<Text>,
+        public_key_pem -> Text,
+        fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    follows (user_id, remote_actor_id) {
+        user_id -> BigInt,
+        remote_actor_id -> BigInt,
+        activity_id -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    followers (user_id, remote_actor_id) {
+        user_id -> BigInt,
+        remote_actor_id -> BigInt,
+        activity_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    remote_rooms (id) {
+        id -> BigInt,
+        ap_id -> Text,
+        remote_actor_id -> BigInt,
+        title -> Text,
+        tags -> Text,
+        languages -> Text,
+        status -> Text,
+        viewer_count -> Integer,
+        url -> Nullable<Text>,
+        thumbnail_url -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        published_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        activity_id -> Text,
+        actor_name -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        outbox_id -> BigInt,
+        inbox -> Text,
+        domain -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instances (domain) {
+        domain -> Text,
+        failing_since -> Nullable<Timestamp>,
+        dead -> Bool,
+        last_success_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        delivered -> Integer,
+    }
+}
+
+diesel::table! {
+    domain_policies (domain) {
+        domain -> Text,
+        policy -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    inbound_activities (activity_id) {
+        activity_id -> Text,
+        signature_sha256 -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(follows -> remote_actors (remote_actor_id));
+diesel::joinable!(followers -> remote_actors (remote_actor_id));
+diesel::joinable!(remote_rooms -> remote_actors (remote_actor_id));
+diesel::joinable!(deliveries -> outbox (outbox_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    remote_actors,
+    follows,
+    followers,
+    remote_rooms,
+    outbox,
+    deliveries,
     verifiers,
     id_documents,
     id_document_keys,

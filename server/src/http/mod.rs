@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod federation;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub directory: Arc<Directory>,
+    pub fed: Arc<federation::Fed>,
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: Arc<str>,
 }
@@ -45,13 +47,15 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .into()
         });
         let payload = web::PayloadConfig::new(state.config.max_json_bytes);
+        let state_max_bytes = state.config.federation_max_bytes;
         cfg.app_data(json)
             .app_data(query)
             .app_data(path)
             .app_data(payload)
             .app_data(web::Data::new(state))
             .service(admin::scope())
-            .service(api::scope());
+            .service(api::scope())
+            .configure(|c| federation::configure(c, state_max_bytes));
     }
 }
 

@@ -51,6 +51,13 @@ use super::{admin, api};
         admin::moderation::reports,
         admin::moderation::resolve,
         api::reports::file,
+        api::federation::lookup,
+        api::federation::follow,
+        api::federation::unfollow,
+        admin::federation::get_policy,
+        admin::federation::set_mode,
+        admin::federation::set_domain,
+        admin::federation::instances_list,
     ),
     modifiers(&Security),
     tags(
@@ -60,6 +67,7 @@ use super::{admin, api};
         (name = "rooms", description = "Rooms, shows and the ranked directory"),
         (name = "iddocs", description = "A model's age-encrypted ID document and verification"),
         (name = "admin", description = "The admin API used by the console"),
+        (name = "federation", description = "Finding and following models on other instances"),
     )
 )]
 pub struct ApiDoc;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
-use livestars_api::{DirectoryPage, DirectoryQuery, RankedRoom, RoomStatus};
+use livestars_api::{DirectoryPage, DirectoryQuery, DirectoryScope, RankedRoom, RoomStatus};
 
 use super::ranking::{self, Inputs};
 use super::{with_status, RoomError, RoomRecord};
@@ -49,7 +49,7 @@ pub type Body = Arc<[u8]>;
 #[derive(Default)]
 pub struct Directory {
     generation: AtomicU64,
-    snapshots: Mutex<HashMap<RoomStatus, Snapshot>>,
+    snapshots: Mutex<HashMap<(RoomStatus, DirectoryScope), Snapshot>>,
     pages: Mutex<HashMap<String, Page>>,
 }
 
@@ -70,8 +70,9 @@ impl Directory {
         }
         let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
         let status = q.status.unwrap_or(RoomStatus::Live);
+        let scope = q.scope.unwrap_or_default();
         let key = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{limit}",
+            "{}\u{0}{scope:?}\u{0}{}\u{0}{}\u{0}{}\u{0}{limit}",
             status.as_str(),
             q.tag.as_deref().unwrap_or(""),
             q.language.as_deref().unwrap_or(""),
@@ -81,7 +82,7 @@ impl Directory {
         if let Some(body) = self.cached_page(&key, generation) {
             return Ok(body);
         }
-        let ranked = self.snapshot(db, status, generation).await?;
+        let ranked = self.snapshot(db, status, scope, generation).await?;
         let page = paginate(&ranked, q, after, limit as usize);
         let body: Body = serde_json::to_vec(&page)
             .map_err(|e| RoomError::Invalid {
@@ -114,20 +115,32 @@ impl Directory {
         &self,
         db: &Db,
         status: RoomStatus,
+        scope: DirectoryScope,
         generation: u64,
     ) -> Result<Arc<Vec<RankedRoom>>, RoomError> {
         {
             let snaps = lock(&self.snapshots);
-            if let Some(s) = snaps.get(&status) {
+            if let Some(s) = snaps.get(&(status, scope)) {
                 if s.generation == generation && s.built.elapsed() < TTL {
                     return Ok(s.rooms.clone());
                 }
             }
         }
-        let records = db.read(move |conn| with_status(conn, status)).await?;
+        let records = db
+            .read(move |conn| {
+                let mut all = with_status(conn, status)?;
+                if scope == DirectoryScope::All {
+                    all.extend(crate::federation_store::followed_remote_rooms(
+                        conn,
+                        status.as_str(),
+                    )?);
+                }
+                Ok::<_, RoomError>(all)
+            })
+            .await?;
         let ranked = Arc::new(rank(records, Utc::now().naive_utc()));
         lock(&self.snapshots).insert(
-            status,
+            (status, scope),
             Snapshot {
                 generation,
                 built: Instant::now(),
@@ -148,7 +161,9 @@ pub fn rank(records: Vec<RoomRecord>, now: NaiveDateTime) -> Vec<RankedRoom> {
     let mut ranked: Vec<RankedRoom> = records
         .into_iter()
         .map(|r| {
-            let age_days = (now - r.account_created_at).num_seconds() as f64 / 86_400.0;
+            let age_days = r.account_created_at.map_or(ranking::NEWCOMER_DAYS, |c| {
+                (now - c).num_seconds() as f64 / 86_400.0
+            });
             let minutes_live = r
                 .room
                 .started_at

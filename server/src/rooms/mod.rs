@@ -82,7 +82,8 @@ pub fn parse_status(s: &str) -> RoomStatus {
 #[derive(Debug, Clone)]
 pub struct RoomRecord {
     pub room: Room,
-    pub account_created_at: NaiveDateTime,
+    /// Unknown for federated rooms (account age does not federate): no newcomer boost.
+    pub account_created_at: Option<NaiveDateTime>,
 }
 
 type RoomRow = (
@@ -125,8 +126,10 @@ fn from_row(r: RoomRow) -> RoomRecord {
             viewer_count: viewers,
             guest_count: guests,
             started_at: started.map(|t| t.and_utc()),
+            home: None,
+            url: None,
         },
-        account_created_at: created,
+        account_created_at: Some(created),
     }
 }
 

@@ -115,7 +115,9 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let db = tokio::task::spawn_blocking(move || open_db(&cfg))
         .await
         .expect("join");
-    let app = Application::with_db(config.clone(), db.clone()).expect("build app");
+    let app = Application::with_db(config.clone(), db.clone())
+        .await
+        .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());

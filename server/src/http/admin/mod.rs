@@ -1,6 +1,7 @@
 //! The admin API under `/api/admin`, used by the console. Every route requires an admin (a
 //! signed-in admin account or an admin API token).
 
+pub mod federation;
 pub mod moderation;
 
 use actix_web::{web, HttpResponse};
@@ -41,6 +42,12 @@ pub fn scope() -> actix_web::Scope {
         .service(web::resource("/rooms/{id}/end").route(web::post().to(moderation::end_show)))
         .service(web::resource("/reports").route(web::get().to(moderation::reports)))
         .service(web::resource("/reports/{id}/resolve").route(web::post().to(moderation::resolve)))
+        .service(web::resource("/federation").route(web::get().to(federation::get_policy)))
+        .service(web::resource("/federation/mode").route(web::put().to(federation::set_mode)))
+        .service(web::resource("/federation/domains").route(web::put().to(federation::set_domain)))
+        .service(
+            web::resource("/federation/instances").route(web::get().to(federation::instances_list)),
+        )
 }
 
 /// The registered verifiers.

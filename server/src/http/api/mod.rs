@@ -1,6 +1,7 @@
 //! The public JSON API under `/api`. Each handler is annotated for the OpenAPI document.
 
 pub mod accounts;
+pub mod federation;
 pub mod iddocs;
 pub mod profiles;
 pub mod reports;
@@ -47,6 +48,12 @@ pub fn scope() -> actix_web::Scope {
         )
         .service(web::resource("/rooms/{id}/start").route(web::post().to(rooms::start)))
         .service(web::resource("/rooms/{id}/stop").route(web::post().to(rooms::stop)))
+        .service(web::resource("/federation/lookup").route(web::get().to(federation::lookup)))
+        .service(web::resource("/federation/follows").route(web::post().to(federation::follow)))
+        .service(
+            web::resource("/federation/follows/{handle}")
+                .route(web::delete().to(federation::unfollow)),
+        )
 }
 
 /// Liveness and the database backend in use.

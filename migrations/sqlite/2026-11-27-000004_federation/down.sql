@@ -1,0 +1,14 @@
+ALTER TABLE profiles DROP COLUMN federated_at;
+ALTER TABLE rooms DROP COLUMN federated_status;
+ALTER TABLE rooms DROP COLUMN federated_at;
+DROP TABLE inbound_activities;
+DROP TABLE settings;
+DROP TABLE domain_policies;
+DROP TABLE instances;
+DROP TABLE deliveries;
+DROP TABLE outbox;
+DROP TABLE remote_rooms;
+DROP TABLE followers;
+DROP TABLE follows;
+DROP TABLE remote_actors;
+DROP TABLE actor_keys;

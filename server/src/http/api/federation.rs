@@ -1,0 +1,216 @@
+//! Finding and following models on other instances.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use livestars_api::{ErrorBody, RemoteHandle, RemoteProfile};
+use livestars_federation::apf::fetch::fetch_object_http;
+use livestars_federation::apf::fetch::object_id::ObjectId;
+use livestars_federation::apf::fetch::webfinger::webfinger_resolve_actor;
+use livestars_federation::objects::VideoJson;
+use livestars_federation::protocol::{authority, Ctx, FedError, RemoteActor};
+use livestars_federation::{Acct, Url};
+
+use crate::db::DbError;
+use crate::federation_store as store;
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+
+/// Resolve a handle or URL to a (cached) remote actor, and refresh her room listing.
+async fn resolve(state: &AppState, handle: &str) -> Result<RemoteActor, ApiError> {
+    let fed = &state.fed;
+    let data = fed.config.to_request_data();
+    let h = handle.trim();
+    if h.len() > 300 {
+        return Err(ApiError::bad_request(
+            "invalid_handle",
+            "at most 300 characters",
+        ));
+    }
+    let actor = if h.starts_with("https://") || h.starts_with("http://") {
+        let url =
+            Url::parse(h).map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
+        if authority(&url) == fed.domain {
+            return Err(ApiError::bad_request(
+                "local_account",
+                "that is an account on this instance",
+            ));
+        }
+        check_allowed(state, &authority(&url)).await?;
+        ObjectId::<RemoteActor>::from(url)
+            .dereference(&data)
+            .await?
+    } else {
+        let acct =
+            Acct::parse(h).map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
+        if acct.host == fed.domain.to_ascii_lowercase() {
+            return Err(ApiError::bad_request(
+                "local_account",
+                "that is an account on this instance",
+            ));
+        }
+        check_allowed(state, &acct.host).await?;
+        webfinger_resolve_actor::<Ctx, RemoteActor>(&acct.to_string(), &data).await?
+    };
+    if let Some(room) = actor.room_url.clone() {
+        if authority(&room) == actor.domain {
+            match fetch_object_http::<Ctx, VideoJson>(&room, &data).await {
+                Ok(res) if authority(&res.object.id) == actor.domain => {
+                    let a = actor.clone();
+                    state
+                        .db
+                        .write(move |c| {
+                            store::save_video(c, &a, &res.object).map_err(DbError::from)
+                        })
+                        .await?;
+                    state.directory.invalidate();
+                }
+                Ok(_) => tracing::debug!(%room, "room listing on a foreign host ignored"),
+                Err(e) => tracing::debug!(%room, error = %e, "room listing not fetched"),
+            }
+        }
+    }
+    Ok(actor)
+}
+
+async fn check_allowed(state: &AppState, domain: &str) -> Result<(), ApiError> {
+    let (d, m) = (domain.to_string(), state.fed.default_mode.clone());
+    let ok = state
+        .db
+        .read(move |c| store::allowed(c, &d, &m).map_err(DbError::from))
+        .await?;
+    if ok {
+        Ok(())
+    } else {
+        Err(FedError::Forbidden(format!("{domain} is not federated with")).into())
+    }
+}
+
+async fn profile_of(
+    state: &AppState,
+    user_id: i64,
+    actor: RemoteActor,
+) -> Result<RemoteProfile, ApiError> {
+    let a = actor.clone();
+    let (room, follow) = state
+        .db
+        .read(move |c| {
+            let room = store::remote_room_of(c, &a)?;
+            let follow = store::follow_of(c, user_id, a.id)?;
+            Ok::<_, DbError>((room, follow.map(|f| f.1)))
+        })
+        .await?;
+    Ok(RemoteProfile {
+        handle: actor.handle(),
+        actor_id: actor.ap_id.to_string(),
+        display_name: actor.display_name,
+        summary: actor.summary,
+        icon_url: actor.icon_url,
+        profile_url: actor.url,
+        room,
+        follow,
+    })
+}
+
+/// Look up a model on another instance by `@name@host` or URL (WebFinger, then her actor).
+#[utoipa::path(get, path = "/api/federation/lookup", tag = "federation", params(RemoteHandle),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Her profile and room listing", body = RemoteProfile),
+        (status = 400, description = "Not a handle or URL, or a local account", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Her instance is not federated with", body = ErrorBody),
+        (status = 404, description = "No such account there", body = ErrorBody),
+        (status = 502, description = "Her instance did not answer usefully", body = ErrorBody)))]
+pub async fn lookup(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    q: web::Query<RemoteHandle>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = resolve(&state, &q.handle).await?;
+    Ok(HttpResponse::Ok().json(profile_of(&state, current.user.id, actor).await?))
+}
+
+/// Follow a model on another instance; her instance answers with `Accept`.
+#[utoipa::path(post, path = "/api/federation/follows", tag = "federation",
+    request_body = RemoteHandle, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Followed (pending until her instance accepts)", body = RemoteProfile),
+        (status = 400, description = "Not a handle or URL, or a local account", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Her instance is not federated with", body = ErrorBody),
+        (status = 404, description = "No such account there", body = ErrorBody),
+        (status = 502, description = "Her instance did not answer usefully", body = ErrorBody)))]
+pub async fn follow(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    body: web::Json<RemoteHandle>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = resolve(&state, &body.handle).await?;
+    let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
+    let (uid, name, a) = (
+        current.user.id,
+        current.user.username.clone(),
+        actor.clone(),
+    );
+    state
+        .db
+        .write(move |c| store::follow(c, &base, &mode, uid, &name, &a).map_err(DbError::from))
+        .await?;
+    state.fed.notify.notify_one();
+    state.directory.invalidate();
+    Ok(HttpResponse::Ok().json(profile_of(&state, current.user.id, actor).await?))
+}
+
+/// Stop following (`Undo(Follow)` to her instance).
+#[utoipa::path(delete, path = "/api/federation/follows/{handle}", tag = "federation",
+    params(("handle" = String, Path, description = "name@host")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Unfollowed"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "Not following that account", body = ErrorBody)))]
+pub async fn unfollow(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    handle: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let acct =
+        Acct::parse(&handle).map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
+    let not_following = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "you do not follow that account",
+        )
+    };
+    let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
+    let (uid, name) = (current.user.id, current.user.username.clone());
+    let done = state
+        .db
+        .write(move |c| {
+            let found = {
+                use crate::db::schema::remote_actors;
+                use diesel::prelude::*;
+                remote_actors::table
+                    .filter(remote_actors::username.eq(&acct.name))
+                    .filter(remote_actors::domain.eq(&acct.host))
+                    .select(remote_actors::ap_id)
+                    .first::<String>(c)
+                    .optional()?
+            };
+            let Some(ap_id) = found else {
+                return Ok::<_, DbError>(false);
+            };
+            let Some(target) = store::actor_by_ap_id(c, &ap_id)? else {
+                return Ok(false);
+            };
+            Ok(store::unfollow(c, &base, &mode, uid, &name, &target)?)
+        })
+        .await?;
+    if !done {
+        return Err(not_following());
+    }
+    state.fed.notify.notify_one();
+    state.directory.invalidate();
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,460 @@
+//! Three real instances federating over HTTP on localhost (debug federation): a viewer on A and
+//! one on C follow Anna on B; her show, title, profile and end of show reach A and C; C blocks
+//! B; A switches to allowlist mode; a delivery survives the kill of both ends. Runs on SQLite
+//! and on PostgreSQL.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use livestars_e2e::{http_client, Backend, Instance};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "a long enough password";
+const ID_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR PASSPORT 4711 ANNA 1990-01-01";
+
+struct Net {
+    http: reqwest::Client,
+}
+
+impl Net {
+    async fn post(&self, url: String, body: Value, token: Option<&str>) -> reqwest::Response {
+        let mut r = self.http.post(url).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("request")
+    }
+
+    async fn send(&self, r: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = r.send().await.expect("request");
+        let status = r.status().as_u16();
+        let body = r.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    async fn sign_up(&self, i: &Instance, name: &str) -> String {
+        let r = self
+            .post(
+                format!("{}/api/accounts", i.url),
+                json!({"username": name, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 201, "sign-up of {name}");
+        let r = self
+            .post(
+                format!("{}/api/sessions", i.url),
+                json!({"username": name, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 200, "sign-in of {name}");
+        let v: Value = r.json().await.expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    /// A model whose ID document the instance's admin approved: (token, room id).
+    async fn verified_model(&self, i: &Instance, admin: &str, name: &str) -> (String, i64) {
+        let identity = age::x25519::Identity::generate();
+        let r = self
+            .post(
+                format!("{}/api/admin/verifiers", i.url),
+                json!({"recipient": identity.to_public().to_string()}),
+                Some(admin),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "register verifier");
+        let token = self.sign_up(i, name).await;
+        let r = self
+            .http
+            .post(format!("{}/api/me/model", i.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("become model");
+        assert_eq!(r.status(), 200);
+        let r = self
+            .http
+            .post(format!("{}/api/iddocs", i.url))
+            .bearer_auth(&token)
+            .header("content-type", "application/octet-stream")
+            .body(ID_PNG.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), 201, "upload");
+        let doc: Value = r.json().await.expect("json");
+        let r = self
+            .post(
+                format!("{}/api/admin/iddocs/{}/decision", i.url, doc["id"]),
+                json!({"decision": "approve", "sha256": doc["sha256"], "date_of_birth": "1990-01-01"}),
+                Some(admin),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "approve");
+        let (_, p) = self
+            .send(self.http.get(format!("{}/api/profiles/{name}", i.url)))
+            .await;
+        (token, p["room_id"].as_i64().expect("room id"))
+    }
+
+    async fn rooms_all(&self, i: &Instance) -> Vec<Value> {
+        let (s, v) = self
+            .send(self.http.get(format!("{}/api/rooms?scope=all", i.url)))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["rooms"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The federated room of `handle` in `i`'s directory, if listed.
+    async fn listed(&self, i: &Instance, handle: &str) -> Option<Value> {
+        let all = self.rooms_all(i).await;
+        if std::env::var_os("DEBUG_ROOMS").is_some() {
+            eprintln!("{} {all:?}", i.url);
+        }
+        all.into_iter().find(|r| r["room"]["model"] == handle)
+    }
+
+    async fn lookup(&self, i: &Instance, token: &str, handle: &str) -> (u16, Value) {
+        self.send(
+            self.http
+                .get(format!(
+                    "{}/api/federation/lookup?handle={}",
+                    i.url,
+                    handle
+                        .replace('%', "%25")
+                        .replace('@', "%40")
+                        .replace(':', "%3A")
+                        .replace('/', "%2F")
+                ))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    async fn follow(&self, i: &Instance, token: &str, handle: &str) -> (u16, Value) {
+        self.send(
+            self.http
+                .post(format!("{}/api/federation/follows", i.url))
+                .bearer_auth(token)
+                .json(&json!({ "handle": handle })),
+        )
+        .await
+    }
+
+    async fn admin_put(&self, i: &Instance, admin: &str, path: &str, body: Value) -> Value {
+        let (s, v) = self
+            .send(
+                self.http
+                    .put(format!("{}/api/admin/federation/{path}", i.url))
+                    .bearer_auth(admin)
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(s, 200, "{path}: {v}");
+        v
+    }
+}
+
+/// Poll `check` until it returns `Some`, for at most `secs` seconds.
+async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs} s waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn three_instances_federate(backend: Backend) {
+    let net = Net {
+        http: http_client(),
+    };
+    let fast = [("LIVESTARS_FEDERATION_MAX_BACKOFF_SECS", "2")];
+    let a = Instance::federating(backend, &fast);
+    let mut b = Instance::federating(backend, &fast);
+    let c = Instance::federating(backend, &fast);
+    let admin_a = a.create_admin("root");
+    let admin_b = b.create_admin("root");
+    let admin_c = c.create_admin("root");
+    let (anna, room) = net.verified_model(&b, &admin_b, "anna").await;
+    let anna_handle = format!("anna@{}", b.domain());
+
+    // WebFinger and NodeInfo on B.
+    let (s, wf) = net
+        .send(net.http.get(format!(
+            "{}/.well-known/webfinger?resource=acct:{anna_handle}",
+            b.url
+        )))
+        .await;
+    assert_eq!(s, 200, "{wf}");
+    assert_eq!(wf["links"][0]["href"], format!("{}/users/anna", b.url));
+    let (s, ni) = net
+        .send(net.http.get(format!("{}/nodeinfo/2.1", b.url)))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(ni["software"]["name"], "livestars");
+    assert_eq!(ni["usage"]["users"]["total"], 2);
+
+    // A viewer on A and one on C find Anna by handle and follow her; B accepts.
+    let vic = net.sign_up(&a, "vic").await;
+    let (s, p) = net.lookup(&a, &vic, &format!("@{anna_handle}")).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["display_name"], "anna");
+    assert_eq!(p["follow"], Value::Null);
+    assert_eq!(p["room"]["status"], "offline", "her room listing: {p}");
+    let (s, p) = net.follow(&a, &vic, &anna_handle).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["follow"], "pending");
+    let cleo = net.sign_up(&c, "cleo").await;
+    // C pastes her actor URL instead of the handle.
+    let (s, p) = net
+        .follow(&c, &cleo, &format!("{}/users/anna", b.url))
+        .await;
+    assert_eq!(s, 200, "{p}");
+    for (inst, tok) in [(&a, &vic), (&c, &cleo)] {
+        eventually("B accepts the follow", 15, || async {
+            let (_, p) = net.lookup(inst, tok, &anna_handle).await;
+            (p["follow"] == "accepted").then_some(())
+        })
+        .await;
+    }
+    let (_, followers) = net
+        .send(net.http.get(format!("{}/users/anna/followers", b.url)))
+        .await;
+    assert_eq!(followers["totalItems"], 2);
+
+    // She goes live on B: A and C list her room, marked with its home instance.
+    let r = net
+        .post(
+            format!("{}/api/rooms/{room}/start", b.url),
+            json!({"status": "live"}),
+            Some(&anna),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    for inst in [&a, &c] {
+        let listed = eventually("her live room on A and C", 15, || async {
+            net.listed(inst, &anna_handle).await
+        })
+        .await;
+        assert_eq!(listed["room"]["home"], b.domain());
+        assert_eq!(listed["room"]["status"], "live");
+        assert!(
+            listed["room"]["id"].as_i64().unwrap() < 0,
+            "federated ids are negative"
+        );
+        assert!(listed["score"].as_f64().unwrap() > 0.0, "ranked: {listed}");
+    }
+    // A's own live room sits in the same ranked list.
+    let admin_a_model = net.verified_model(&a, &admin_a, "ada").await;
+    let r = net
+        .post(
+            format!("{}/api/rooms/{}/start", a.url, admin_a_model.1),
+            json!({"status": "live"}),
+            Some(&admin_a_model.0),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let rooms = net.rooms_all(&a).await;
+    let homes: Vec<&Value> = rooms.iter().map(|r| &r["room"]["home"]).collect();
+    assert!(
+        homes.contains(&&Value::Null) && homes.contains(&&json!(b.domain())),
+        "{rooms:?}"
+    );
+    let (_, local_only) = net.send(net.http.get(format!("{}/api/rooms", a.url))).await;
+    assert_eq!(
+        local_only["rooms"].as_array().unwrap().len(),
+        1,
+        "scope=local is the default"
+    );
+
+    // Title change.
+    let r = net
+        .http
+        .patch(format!("{}/api/rooms/{room}", b.url))
+        .bearer_auth(&anna)
+        .json(&json!({"title": "Late night jazz"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for inst in [&a, &c] {
+        eventually("the new title on A and C", 15, || async {
+            let r = net.listed(inst, &anna_handle).await?;
+            (r["room"]["title"] == "Late night jazz").then_some(())
+        })
+        .await;
+    }
+
+    // Profile edit propagates as Update(Person).
+    let r = net
+        .http
+        .patch(format!("{}/api/profiles/anna", b.url))
+        .bearer_auth(&anna)
+        .json(&json!({"display_name": "Anna Bee"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("her new name on A", 15, || async {
+        let (_, p) = net.lookup(&a, &vic, &anna_handle).await;
+        (p["display_name"] == "Anna Bee").then_some(())
+    })
+    .await;
+
+    // End of show: gone from the live lists.
+    let r = net
+        .post(
+            format!("{}/api/rooms/{room}/stop", b.url),
+            json!({}),
+            Some(&anna),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    for inst in [&a, &c] {
+        eventually("her room leaves the live list", 15, || async {
+            net.listed(inst, &anna_handle).await.is_none().then_some(())
+        })
+        .await;
+    }
+
+    // C blocks B: B's activities are refused with 403 and C sends nothing to B.
+    let v = net
+        .admin_put(
+            &c,
+            &admin_c,
+            "domains",
+            json!({"domain": b.domain(), "policy": "block"}),
+        )
+        .await;
+    assert_eq!(v["blocked"], json!([b.domain()]));
+    let (s, e) = net.lookup(&c, &cleo, &anna_handle).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (403, Some("domain_blocked")),
+        "{e}"
+    );
+    let r = net
+        .http
+        .post(format!("{}/inbox", c.url))
+        .header("content-type", "application/activity+json")
+        .body(
+            json!({"id": format!("{}/activities/x", b.url), "type": "Update",
+                   "actor": format!("{}/users/anna", b.url), "object": {}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = net
+        .post(
+            format!("{}/api/rooms/{room}/start", b.url),
+            json!({"status": "live"}),
+            Some(&anna),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    eventually("A sees her live again", 15, || async {
+        net.listed(&a, &anna_handle).await
+    })
+    .await;
+    // B's deliveries to C end as refused; C never lists her.
+    eventually("B's deliveries to C end", 15, || async {
+        let (_, list) = net
+            .send(
+                net.http
+                    .get(format!("{}/api/admin/federation/instances", b.url))
+                    .bearer_auth(&admin_b),
+            )
+            .await;
+        let c_state = list
+            .as_array()?
+            .iter()
+            .find(|i| i["domain"] == c.domain())?
+            .clone();
+        (c_state["pending"] == 0).then_some(())
+    })
+    .await;
+    assert!(net.listed(&c, &anna_handle).await.is_none(), "C blocked B");
+
+    // A switches to allowlist mode without B: B's updates are refused, lookups too.
+    net.admin_put(&a, &admin_a, "mode", json!({"mode": "allowlist"}))
+        .await;
+    let (s, _) = net.lookup(&a, &vic, &anna_handle).await;
+    assert_eq!(s, 403);
+    // Allowing B lets her through again, at once.
+    net.admin_put(
+        &a,
+        &admin_a,
+        "domains",
+        json!({"domain": b.domain(), "policy": "allow"}),
+    )
+    .await;
+    let (s, _) = net.lookup(&a, &vic, &anna_handle).await;
+    assert_eq!(s, 200);
+
+    // A delivery survives: A is down when Anna retitles, B is killed with it queued; both
+    // restart, and it arrives.
+    let mut a = a;
+    a.kill();
+    let r = net
+        .http
+        .patch(format!("{}/api/rooms/{room}", b.url))
+        .bearer_auth(&anna)
+        .json(&json!({"title": "After the storm"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    b.restart();
+    a.restart();
+    eventually(
+        "the queued title reaches A after both restarts",
+        30,
+        || async {
+            let r = net.listed(&a, &anna_handle).await?;
+            (r["room"]["title"] == "After the storm").then_some(())
+        },
+    )
+    .await;
+
+    // Unfollow: Undo(Follow) reaches B; her room leaves A's directory at once.
+    let r = net
+        .http
+        .delete(format!("{}/api/federation/follows/{anna_handle}", a.url))
+        .bearer_auth(&vic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(net.listed(&a, &anna_handle).await.is_none());
+    eventually("B forgets A's follower", 15, || async {
+        let (_, f) = net
+            .send(net.http.get(format!("{}/users/anna/followers", b.url)))
+            .await;
+        (f["totalItems"] == 1).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_federate_on_sqlite() {
+    three_instances_federate(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_federate_on_postgres() {
+    three_instances_federate(Backend::Postgres).await;
+}
