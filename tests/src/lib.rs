@@ -75,6 +75,41 @@ pub fn admin_keygen(
         .expect("run livestars-admin keygen")
 }
 
+/// The project's virtualenv Python (`scripts/test` installs schemathesis and bovine into it), or
+/// `LIVESTARS_PYTHON`.
+pub fn venv_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("LIVESTARS_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run ./scripts/test (it installs bovine into .venv)",
+        venv.display()
+    );
+    venv
+}
+
+/// Run `tests/interop/<script>` with `args` under [`venv_python`]; its stdout as JSON.
+pub fn run_interop(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("interop")
+        .join(script);
+    let out = std::process::Command::new(venv_python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{script} output {stdout:?}: {e}"))
+}
+
 /// Which database an instance runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -1,59 +1,67 @@
-//! Interop with an independent ActivityPub implementation: bovine (PyPI), driven by
-//! `tests/interop/bovine_peer.py` from the project's virtualenv (`scripts/test` installs it).
-//! The peer looks Anna up by WebFinger, fetches her actor, sends a signed Follow (digest in
-//! lower case, as bovine writes it), verifies our signed Accept with bovine's own checker, and
-//! sends a signed Undo that we accept.
+//! Interop with an independent ActivityPub implementation: bovine (PyPI), driven by scripts in
+//! `tests/interop/` from the project's virtualenv (`scripts/test` installs it).
 
-use std::path::PathBuf;
+use livestars_e2e::{http_client, run_interop, Backend, Instance};
+use serde_json::json;
 
-use livestars_e2e::{http_client, Backend, Instance};
-use serde_json::{json, Value};
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("LIVESTARS_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run ./scripts/test (it installs bovine into .venv)",
-        venv.display()
-    );
-    venv
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bovine_follows_and_unfollows_a_model() {
-    let b = Instance::federating(Backend::Sqlite, &[]);
-    let http = http_client();
-    let r = http
+async fn instance_with_anna(env: &[(&str, &str)]) -> Instance {
+    let b = Instance::federating(Backend::Sqlite, env);
+    let r = http_client()
         .post(format!("{}/api/accounts", b.url))
         .json(&json!({"username": "anna", "password": "a long enough password"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/bovine_peer.py");
+    b
+}
+
+/// bovine looks Anna up by WebFinger, fetches her actor, sends a signed Follow (digest in lower
+/// case, as bovine writes it), verifies our signed Accept with its own checker, and sends a
+/// signed Undo that we accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bovine_follows_and_unfollows_a_model() {
+    let b = instance_with_anna(&[]).await;
     let (url, handle) = (b.url.clone(), format!("anna@{}", b.domain()));
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python())
-            .arg(&script)
-            .arg(&url)
-            .arg(&handle)
-            .output()
+    let findings = tokio::task::spawn_blocking(move || {
+        run_interop("bovine_peer.py", &[url.as_str(), handle.as_str()])
     })
     .await
-    .unwrap()
-    .expect("run the bovine peer");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "bovine peer failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let findings: Value = serde_json::from_str(stdout.trim()).expect("findings JSON");
+    .unwrap();
     assert_eq!(findings["webfinger"], format!("{}/users/anna", b.url));
     assert_eq!(findings["follow_status"], 202);
-    assert_eq!(findings["accept_verified"], true);
+    assert_eq!(findings["accept_verified"], true, "{findings}");
     assert_eq!(findings["followers_after_undo"], 0);
+}
+
+/// Bad inbound requests, signed (or not) by a bovine peer: each is refused with the right status
+/// and leaves Anna without a follower; the good ones are applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_refuses_bad_requests_and_applies_good_ones_once() {
+    let b = instance_with_anna(&[("LIVESTARS_FEDERATION_MAX_BYTES", "65536")]).await;
+    let url = b.url.clone();
+    let r = tokio::task::spawn_blocking(move || run_interop("inbound_checks.py", &[url.as_str()]))
+        .await
+        .unwrap();
+    let expect = [
+        ("unsigned", 401, 0),
+        ("wrong_key", 401, 0),
+        ("digest_mismatch", 401, 0),
+        ("stale_date", 401, 0),
+        ("rfc9421", 401, 0),
+        ("oversize", 413, 0),
+        ("malformed_json", 400, 0),
+        ("id_host_differs", 400, 0),
+        ("object_host_differs", 400, 0),
+        ("key_of_another_actor", 401, 0),
+        ("valid_uppercase_digest", 202, 1),
+        ("replay", 401, 1),
+        ("same_id_resigned", 202, 1),
+        ("large_context_with_proofs", 202, 0),
+    ];
+    for (case, status, followers) in expect {
+        assert_eq!(r[case]["status"], status, "{case}: {}", r[case]);
+        assert_eq!(r[case]["followers"], followers, "{case}: {}", r[case]);
+    }
+    assert_eq!(r.as_object().unwrap().len(), expect.len());
 }
