@@ -49,6 +49,8 @@ pub async fn get_policy(
         (status = 200, description = "The new policy", body = FederationPolicy),
         (status = 400, description = "Unknown mode", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody)))]
 pub async fn set_mode(
     state: web::Data<AppState>,
@@ -76,6 +78,8 @@ pub async fn set_mode(
         (status = 200, description = "The new policy", body = FederationPolicy),
         (status = 400, description = "Invalid domain or policy", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody)))]
 pub async fn set_domain(
     state: web::Data<AppState>,

@@ -138,6 +138,8 @@ pub async fn lookup(
         (status = 200, description = "Followed (pending until her instance accepts)", body = RemoteProfile),
         (status = 400, description = "Not a handle or URL, or a local account", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 403, description = "Her instance is not federated with", body = ErrorBody),
         (status = 404, description = "No such account there", body = ErrorBody),
         (status = 502, description = "Her instance did not answer usefully", body = ErrorBody)))]
@@ -167,6 +169,7 @@ pub async fn follow(
     params(("handle" = String, Path, description = "name@host")), security(("bearer" = [])),
     responses(
         (status = 204, description = "Unfollowed"),
+        (status = 400, description = "Not a handle (name@host)", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "Not following that account", body = ErrorBody)))]
 pub async fn unfollow(
