@@ -571,6 +571,16 @@ pub fn local_model(
     }))
 }
 
+/// Whether `username` belonged to an account that was deleted.
+pub fn was_deleted(c: &mut DbConnection, username: &str) -> Result<bool, diesel::result::Error> {
+    let n: i64 = users::table
+        .filter(users::username.eq(username))
+        .filter(users::deleted_at.is_not_null())
+        .count()
+        .get_result(c)?;
+    Ok(n > 0)
+}
+
 pub fn user_id_by_name(
     c: &mut DbConnection,
     username: &str,

@@ -216,7 +216,7 @@ async fn federation(
         .domain(domain.clone())
         .app_data(federation_store::ctx(store))
         .debug(debug)
-        .client(client.into())
+        .client(client.clone().into())
         .http_fetch_limit(50)
         .signed_fetch_actor(&signer)
         .build()
@@ -224,6 +224,8 @@ async fn federation(
         .map_err(|e| StartError::Federation(e.to_string()))?;
     Ok(Fed {
         config: fed_config,
+        http: client,
+        debug,
         base,
         domain,
         default_mode: config.federation_mode.clone(),

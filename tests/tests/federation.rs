@@ -447,6 +447,54 @@ async fn three_instances_federate(backend: Backend) {
         (f["totalItems"] == 1).then_some(())
     })
     .await;
+
+    // C lifts its block: Anna's next change reaches C again (Cleo still follows her).
+    net.admin_put(
+        &c,
+        &admin_c,
+        "domains",
+        json!({"domain": b.domain(), "policy": "none"}),
+    )
+    .await;
+    let r = net
+        .http
+        .patch(format!("{}/api/rooms/{room}", b.url))
+        .bearer_auth(&anna)
+        .json(&json!({"title": "Last song"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("C lists her again once unblocked", 15, || async {
+        let r = net.listed(&c, &anna_handle).await?;
+        (r["room"]["title"] == "Last song").then_some(())
+    })
+    .await;
+
+    // Anna deletes her account on B: her actor is a Tombstone there, and C forgets her.
+    let r = net
+        .http
+        .delete(format!("{}/api/me", b.url))
+        .bearer_auth(&anna)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = net
+        .http
+        .get(format!("{}/users/anna", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    eventually("C drops her room after the Delete", 15, || async {
+        net.listed(&c, &anna_handle).await.is_none().then_some(())
+    })
+    .await;
+    let (s, _) = net.lookup(&c, &cleo, &anna_handle).await;
+    let (s, e) = net.lookup(&c, &cleo, &anna_handle).await;
+    assert_eq!(s, 404, "she is gone: {e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

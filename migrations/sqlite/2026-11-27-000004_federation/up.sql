@@ -121,3 +121,6 @@ CREATE TABLE inbound_activities (
 ALTER TABLE rooms ADD COLUMN federated_at TIMESTAMP;
 ALTER TABLE rooms ADD COLUMN federated_status TEXT;
 ALTER TABLE profiles ADD COLUMN federated_at TIMESTAMP;
+-- A deleted account keeps its row (and so its username: an actor URL is never reused by
+-- someone else); everything personal is gone.
+ALTER TABLE users ADD COLUMN deleted_at TIMESTAMP;

@@ -40,6 +40,9 @@ pub enum AccountError {
     RoleConflict(&'static str),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// A fault of another module surfacing here.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -310,4 +313,51 @@ pub fn become_model(conn: &mut DbConnection, user: &User) -> Result<User, Accoun
         role: Role::Model.as_str().to_string(),
         ..user.clone()
     })
+}
+
+/// Delete an account, confirmed by its password, in one transaction: her ID documents retire
+/// under the retention policy (ending any show), her followers on other instances get a
+/// `Delete` of her actor, and her profile, avatar, room, sessions and follows are removed. The
+/// row stays, marked deleted, so that her username — and with it her actor URL — is never
+/// reused by someone else. Returns what to do after commit (ciphertext files to remove).
+pub fn delete_account(
+    conn: &mut DbConnection,
+    user: &User,
+    password: &str,
+    retention: crate::config::Retention,
+    federation: (&str, &str),
+) -> Result<crate::iddocs::Aftermath, AccountError> {
+    use crate::db::schema::{avatars, followers, follows, id_documents};
+    check_credentials(conn, &user.username, password)?;
+    let (base, mode) = federation;
+    crate::federation_store::account_deleted(conn, base, mode, user.id, &user.username)?;
+    let mut after = crate::iddocs::Aftermath::default();
+    let docs: Vec<i64> = id_documents::table
+        .filter(id_documents::user_id.eq(user.id))
+        .filter(id_documents::deleted_at.is_null())
+        .select(id_documents::id)
+        .load(conn)?;
+    for id in docs {
+        let a = crate::iddocs::delete_own(conn, user, id, retention)
+            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        after.remove_files.extend(a.remove_files);
+        after.show_ended |= a.show_ended;
+    }
+    after.show_ended |= crate::rooms::end_show_of(conn, user.id)?;
+    diesel::delete(rooms::table.filter(rooms::user_id.eq(user.id))).execute(conn)?;
+    diesel::delete(avatars::table.filter(avatars::user_id.eq(user.id))).execute(conn)?;
+    diesel::delete(profiles::table.filter(profiles::user_id.eq(user.id))).execute(conn)?;
+    diesel::delete(follows::table.filter(follows::user_id.eq(user.id))).execute(conn)?;
+    diesel::delete(followers::table.filter(followers::user_id.eq(user.id))).execute(conn)?;
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
+    let t = now();
+    diesel::update(users::table.find(user.id))
+        .set((
+            users::deleted_at.eq(Some(t)),
+            users::suspended_at.eq(Some(t)),
+            users::password_hash.eq("!deleted"),
+        ))
+        .execute(conn)?;
+    after.show_ended = true;
+    Ok(after)
 }

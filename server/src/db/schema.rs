@@ -9,6 +9,7 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         suspended_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

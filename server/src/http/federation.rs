@@ -26,6 +26,11 @@ use crate::federation_store::{self as store, INBOUND_SIGNATURE, INSTANCE_ACTOR};
 /// Federation state shared by the handlers.
 pub struct Fed {
     pub config: FederationConfig<Ctx>,
+    /// The same HTTP client the federation library uses (private addresses refused unless
+    /// federation debug is on), for WebFinger lookups.
+    pub http: reqwest::Client,
+    /// Plain http and ports allowed (tests and local trials).
+    pub debug: bool,
     pub base: String,
     pub domain: String,
     pub default_mode: String,
@@ -189,11 +194,24 @@ pub async fn actor(
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
     let n = name.clone();
-    let id = state
+    let (id, deleted) = state
         .db
-        .read(move |c| store::user_id_by_name(c, &n).map_err(DbError::from))
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such actor"))?;
+        .read(move |c| {
+            let id = store::user_id_by_name(c, &n)?;
+            let deleted = id.is_none() && store::was_deleted(c, &n)?;
+            Ok::<_, DbError>((id, deleted))
+        })
+        .await?;
+    if deleted {
+        // Gone for good: a Tombstone, so that caches drop her.
+        return Ok(HttpResponse::Gone().content_type(AP_JSON).json(json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": objects::actor_url(&state.fed.base, &name),
+            "type": "Tombstone",
+        })));
+    }
+    let id =
+        id.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such actor"))?;
     let (public, _) = store::keys(&state.db, &name).await?;
     let base = state.fed.base.clone();
     let model = state

@@ -19,6 +19,7 @@ use super::{admin, api};
         api::accounts::sign_in,
         api::accounts::sign_out,
         api::accounts::me,
+        api::accounts::delete_me,
         api::accounts::become_model,
         api::profiles::get,
         api::profiles::update,

@@ -14,6 +14,7 @@ both_backends!(
     secrets_are_stored_hashed,
     viewer_becomes_model_once,
     expired_sessions_stop_working,
+    deleting_an_account_removes_her_and_keeps_her_name,
 );
 
 fn count_users(app: &TestApp) -> i64 {
@@ -257,4 +258,109 @@ async fn expired_sessions_stop_working(app: TestApp) {
     let mut conn = app.db.conn().unwrap();
     let n: i64 = sessions::table.count().get_result(&mut *conn).unwrap();
     assert_eq!(n, 1);
+}
+
+async fn delete_me(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url("/api/me"))
+        .bearer_auth(token)
+        .json(&json!({ "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn deleting_an_account_removes_her_and_keeps_her_name(app: TestApp) {
+    let (m, room) = app.verified_model("dora").await;
+    let r = app
+        .post_json(
+            &format!("/api/rooms/{room}/start"),
+            &json!({"status": "live"}),
+            Some(&m.token),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // A wrong password changes nothing.
+    assert_error(
+        delete_me(&app, &m.token, "not her password").await,
+        401,
+        "bad_credentials",
+    )
+    .await;
+    let v: Value = app
+        .get("/api/me", Some(&m.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["username"], "dora");
+    let live: Value = app
+        .get(&format!("/api/rooms/{room}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live["status"], "live");
+
+    let (admin, _) = app.verifier().await;
+    let docs: Value = app
+        .get("/api/admin/iddocs?status=approved", Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["model"] == "dora"));
+
+    let r = delete_me(&app, &m.token, "a long enough password").await;
+    assert_eq!(r.status(), 204);
+    // Her session, profile and room are gone; she cannot sign in again.
+    assert_eq!(app.get("/api/me", Some(&m.token)).await.status(), 401);
+    assert_eq!(app.get("/api/profiles/dora", None).await.status(), 404);
+    assert_eq!(
+        app.get(&format!("/api/rooms/{room}"), None).await.status(),
+        404
+    );
+    let r = app
+        .post_json(
+            "/api/sessions",
+            &json!({"username": "dora", "password": "a long enough password"}),
+            None,
+        )
+        .await;
+    assert!(r.status() == 401 || r.status() == 403, "{}", r.status());
+    // Nobody takes her name (and so her actor URL) later.
+    let r = app
+        .post_json(
+            "/api/accounts",
+            &json!({"username": "dora", "password": "another long password"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    // Her approved ID document is retired: no verifier lists it any more.
+    let (admin, _) = app.verifier().await;
+    let docs: Value = app
+        .get("/api/admin/iddocs?status=approved", Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        docs.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["model"] != "dora"),
+        "{docs}"
+    );
+    let mut conn = app.db.conn().unwrap();
+    let deleted: Option<chrono::NaiveDateTime> = users::table
+        .filter(users::username.eq("dora"))
+        .select(users::deleted_at)
+        .first(&mut conn)
+        .unwrap();
+    assert!(deleted.is_some());
 }

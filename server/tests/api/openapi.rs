@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/sessions"),
     ("delete", "/api/sessions/current"),
     ("get", "/api/me"),
+    ("delete", "/api/me"),
     ("post", "/api/me/model"),
     ("get", "/api/profiles/{username}"),
     ("patch", "/api/profiles/{username}"),

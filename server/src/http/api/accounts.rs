@@ -3,7 +3,9 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpResponse};
 use chrono::Duration;
-use livestars_api::{Account, ErrorBody, Session, SignInRequest, SignUpRequest};
+use livestars_api::{
+    Account, DeleteAccountRequest, ErrorBody, Session, SignInRequest, SignUpRequest,
+};
 
 use crate::accounts::{self, AccountError, Password, TokenKind, Username};
 use crate::http::auth::{CurrentUser, SESSION_COOKIE};
@@ -135,4 +137,39 @@ pub async fn become_model(
         .await?;
     state.directory.invalidate();
     Ok(HttpResponse::Ok().json(user.to_api()))
+}
+
+/// Delete one's account, confirmed with the password. Her ID documents are deleted (under the
+/// instance's retention policy), a running show ends, her profile, avatar, room and sessions go,
+/// and her followers on other instances are told (`Delete` of her actor). Her username stays
+/// reserved so that nobody else can take her address.
+#[utoipa::path(delete, path = "/api/me", tag = "accounts",
+    request_body = DeleteAccountRequest, security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in, or wrong password", body = ErrorBody),
+        (status = 403, description = "The account is suspended", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    body: web::Json<DeleteAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let user = current.user;
+    let password = body.into_inner().password;
+    let retention = state.config.retention().map_err(ApiError::internal)?;
+    let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
+    let after = state
+        .db
+        .write(move |conn| {
+            accounts::delete_account(conn, &user, &password, retention, (&base, &mode))
+        })
+        .await?;
+    crate::http::api::iddocs::apply(&state, after).await;
+    state.fed.notify.notify_one();
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    Ok(HttpResponse::NoContent().cookie(gone).finish())
 }

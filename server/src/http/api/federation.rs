@@ -5,7 +5,6 @@ use actix_web::{web, HttpResponse};
 use livestars_api::{ErrorBody, RemoteHandle, RemoteProfile};
 use livestars_federation::apf::fetch::fetch_object_http;
 use livestars_federation::apf::fetch::object_id::ObjectId;
-use livestars_federation::apf::fetch::webfinger::webfinger_resolve_actor;
 use livestars_federation::objects::VideoJson;
 use livestars_federation::protocol::{authority, Ctx, FedError, RemoteActor};
 use livestars_federation::{Acct, Url};
@@ -50,7 +49,17 @@ async fn resolve(state: &AppState, handle: &str) -> Result<RemoteActor, ApiError
             ));
         }
         check_allowed(state, &acct.host).await?;
-        webfinger_resolve_actor::<Ctx, RemoteActor>(&acct.to_string(), &data).await?
+        let url = webfinger(state, &acct).await?;
+        if authority(&url) != acct.host {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "remote_failed",
+                format!("{} names an actor on another host: {url}", acct.host),
+            ));
+        }
+        ObjectId::<RemoteActor>::from(url)
+            .dereference(&data)
+            .await?
     };
     if let Some(room) = actor.room_url.clone() {
         if authority(&room) == actor.domain {
@@ -71,6 +80,60 @@ async fn resolve(state: &AppState, handle: &str) -> Result<RemoteActor, ApiError
         }
     }
     Ok(actor)
+}
+
+/// WebFinger: the actor URL of `acct` on its instance (https; http in federation debug mode).
+async fn webfinger(state: &AppState, acct: &Acct) -> Result<Url, ApiError> {
+    let fed = &state.fed;
+    let scheme = if fed.debug { "http" } else { "https" };
+    let url = format!(
+        "{scheme}://{}/.well-known/webfinger?resource=acct:{acct}",
+        acct.host
+    );
+    let gone = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no account {acct}"),
+        )
+    };
+    let failed = |why: String| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "remote_failed",
+            format!("WebFinger at {}: {why}", acct.host),
+        )
+    };
+    let r = fed
+        .http
+        .get(&url)
+        .header("accept", "application/jrd+json, application/json")
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    match r.status().as_u16() {
+        200..=299 => {}
+        404 | 410 => return Err(gone()),
+        s => return Err(failed(format!("status {s}"))),
+    }
+    let body = r.bytes().await.map_err(|e| failed(e.to_string()))?;
+    if body.len() > 64 * 1024 {
+        return Err(failed("answer too large".into()));
+    }
+    let jrd: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
+    jrd["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["rel"] == "self")
+        .filter(|l| {
+            l["type"].as_str().is_some_and(|t| {
+                t.starts_with("application/activity+json") || t.starts_with("application/ld+json")
+            })
+        })
+        .find_map(|l| l["href"].as_str().and_then(|h| Url::parse(h).ok()))
+        .ok_or_else(|| failed("no ActivityPub link".into()))
 }
 
 async fn check_allowed(state: &AppState, domain: &str) -> Result<(), ApiError> {

@@ -20,7 +20,11 @@ pub fn scope() -> actix_web::Scope {
         .service(web::resource("/accounts").route(web::post().to(accounts::sign_up)))
         .service(web::resource("/sessions").route(web::post().to(accounts::sign_in)))
         .service(web::resource("/sessions/current").route(web::delete().to(accounts::sign_out)))
-        .service(web::resource("/me").route(web::get().to(accounts::me)))
+        .service(
+            web::resource("/me")
+                .route(web::get().to(accounts::me))
+                .route(web::delete().to(accounts::delete_me)),
+        )
         .service(web::resource("/me/model").route(web::post().to(accounts::become_model)))
         .service(web::resource("/me/verification").route(web::get().to(iddocs::verification)))
         .service(web::resource("/iddocs").route(web::post().to(iddocs::upload)))
