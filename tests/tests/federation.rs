@@ -492,7 +492,6 @@ async fn three_instances_federate(backend: Backend) {
         net.listed(&c, &anna_handle).await.is_none().then_some(())
     })
     .await;
-    let (s, _) = net.lookup(&c, &cleo, &anna_handle).await;
     let (s, e) = net.lookup(&c, &cleo, &anna_handle).await;
     assert_eq!(s, 404, "she is gone: {e}");
 }
