@@ -505,3 +505,80 @@ async fn three_instances_federate_on_sqlite() {
 async fn three_instances_federate_on_postgres() {
     three_instances_federate(Backend::Postgres).await;
 }
+
+/// An instance that keeps failing is marked dead after the configured time and probed once per
+/// backoff cap; when it answers again it is alive and the queued updates arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_instances_are_skipped_until_they_answer() {
+    let net = Net {
+        http: http_client(),
+    };
+    let mut a = Instance::federating(Backend::Sqlite, &[]);
+    let b = Instance::federating(
+        Backend::Sqlite,
+        &[
+            ("LIVESTARS_FEDERATION_DEAD_AFTER_SECS", "2"),
+            ("LIVESTARS_FEDERATION_MAX_BACKOFF_SECS", "1"),
+        ],
+    );
+    let admin_b = b.create_admin("root");
+    let (anna, room) = net.verified_model(&b, &admin_b, "anna").await;
+    let handle = format!("anna@{}", b.domain());
+    let vic = net.sign_up(&a, "vic").await;
+    assert_eq!(net.follow(&a, &vic, &handle).await.0, 200);
+    let r = net
+        .post(
+            format!("{}/api/rooms/{room}/start", b.url),
+            json!({"status": "live"}),
+            Some(&anna),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    eventually("A lists her", 15, || async {
+        net.listed(&a, &handle).await
+    })
+    .await;
+    let a_domain = a.domain();
+    let instance_state = || async {
+        let (_, list) = net
+            .send(
+                net.http
+                    .get(format!("{}/api/admin/federation/instances", b.url))
+                    .bearer_auth(&admin_b),
+            )
+            .await;
+        list.as_array()?
+            .iter()
+            .find(|i| i["domain"] == a_domain)
+            .cloned()
+    };
+
+    a.kill();
+    for title in ["One", "Two"] {
+        let r = net
+            .http
+            .patch(format!("{}/api/rooms/{room}", b.url))
+            .bearer_auth(&anna)
+            .json(&json!({ "title": title }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let dead = eventually("B marks A dead", 20, || async {
+        let s = instance_state().await?;
+        (s["dead"] == true).then_some(s)
+    })
+    .await;
+    assert!(dead["pending"].as_i64().unwrap() >= 1, "{dead}");
+    assert!(dead["last_error"].is_string(), "{dead}");
+
+    a.restart();
+    let a = a;
+    eventually("A is alive again and has the last title", 20, || async {
+        let s = instance_state().await?;
+        let r = net.listed(&a, &handle).await?;
+        (s["dead"] == false && s["pending"] == 0 && r["room"]["title"] == "Two").then_some(())
+    })
+    .await;
+}
