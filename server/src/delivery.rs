@@ -21,7 +21,8 @@ use tokio::sync::{Notify, Semaphore};
 use crate::db::schema::{deliveries, instances, outbox};
 use crate::db::{now, Db, DbError};
 use crate::federation_store::{
-    changed_profiles, keys, mark_alive, profile_changed, sweep_rooms, INSTANCE_ACTOR,
+    changed_profiles, ensure_instance, keys, mark_alive, profile_changed, sweep_rooms,
+    INSTANCE_ACTOR,
 };
 
 /// Worker settings, from the configuration.
@@ -166,35 +167,20 @@ fn record(
                     deliveries::updated_at.eq(t),
                 ))
                 .execute(c)?;
-            let since: Option<Option<NaiveDateTime>> = instances::table
+            ensure_instance(c, &due.domain)?;
+            let since: Option<NaiveDateTime> = instances::table
                 .find(&due.domain)
                 .select(instances::failing_since)
-                .first(c)
-                .optional()?;
-            match since {
-                None => {
-                    diesel::insert_into(instances::table)
-                        .values((
-                            instances::domain.eq(&due.domain),
-                            instances::failing_since.eq(Some(t)),
-                            instances::dead.eq(false),
-                            instances::last_error.eq(Some(&e)),
-                            instances::delivered.eq(0),
-                        ))
-                        .execute(c)?;
-                }
-                Some(since) => {
-                    let since = since.unwrap_or(t);
-                    let dead = t - since >= chrono_of(s.dead_after);
-                    diesel::update(instances::table.find(&due.domain))
-                        .set((
-                            instances::failing_since.eq(Some(since)),
-                            instances::dead.eq(dead),
-                            instances::last_error.eq(Some(&e)),
-                        ))
-                        .execute(c)?;
-                }
-            }
+                .first(c)?;
+            let since = since.unwrap_or(t);
+            let dead = t - since >= chrono_of(s.dead_after);
+            diesel::update(instances::table.find(&due.domain))
+                .set((
+                    instances::failing_since.eq(Some(since)),
+                    instances::dead.eq(dead),
+                    instances::last_error.eq(Some(&e)),
+                ))
+                .execute(c)?;
         }
     }
     Ok(())

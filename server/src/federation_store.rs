@@ -678,32 +678,33 @@ pub fn save_actor(
 ) -> Result<RemoteActor, diesel::result::Error> {
     let t = now();
     let existing = actor_by_ap_id(c, a.ap_id.as_str())?;
-    let values = (
-        remote_actors::kind.eq(&a.kind),
-        remote_actors::username.eq(&a.username),
-        remote_actors::domain.eq(&a.domain),
-        remote_actors::display_name.eq(&a.display_name),
-        remote_actors::summary.eq(&a.summary),
-        remote_actors::icon_url.eq(&a.icon_url),
-        remote_actors::url.eq(&a.url),
-        remote_actors::inbox.eq(a.inbox.as_str()),
-        remote_actors::shared_inbox.eq(a.shared_inbox.as_ref().map(Url::as_str)),
-        remote_actors::followers_url.eq(a.followers_url.as_ref().map(Url::as_str)),
-        remote_actors::room_url.eq(a.room_url.as_ref().map(Url::as_str)),
-        remote_actors::public_key_pem.eq(&a.public_key_pem),
-        remote_actors::fetched_at.eq(t),
-    );
-    match existing {
-        Some(e) => {
-            diesel::update(remote_actors::table.find(e.id))
-                .set(values)
-                .execute(c)?;
-        }
-        None => {
+    let values = || {
+        (
+            remote_actors::kind.eq(&a.kind),
+            remote_actors::username.eq(&a.username),
+            remote_actors::domain.eq(&a.domain),
+            remote_actors::display_name.eq(&a.display_name),
+            remote_actors::summary.eq(&a.summary),
+            remote_actors::icon_url.eq(&a.icon_url),
+            remote_actors::url.eq(&a.url),
+            remote_actors::inbox.eq(a.inbox.as_str()),
+            remote_actors::shared_inbox.eq(a.shared_inbox.as_ref().map(Url::as_str)),
+            remote_actors::followers_url.eq(a.followers_url.as_ref().map(Url::as_str)),
+            remote_actors::room_url.eq(a.room_url.as_ref().map(Url::as_str)),
+            remote_actors::public_key_pem.eq(&a.public_key_pem),
+            remote_actors::fetched_at.eq(t),
+        )
+    };
+    let inserted = existing.is_none()
+        && crate::db::insert_or_skip(c, |c| {
             diesel::insert_into(remote_actors::table)
-                .values((remote_actors::ap_id.eq(a.ap_id.as_str()), values))
-                .execute(c)?;
-        }
+                .values((remote_actors::ap_id.eq(a.ap_id.as_str()), values()))
+                .execute(c)
+        })?;
+    if !inserted {
+        diesel::update(remote_actors::table.filter(remote_actors::ap_id.eq(a.ap_id.as_str())))
+            .set(values())
+            .execute(c)?;
     }
     actor_by_ap_id(c, a.ap_id.as_str())?.ok_or(diesel::result::Error::NotFound)
 }
@@ -732,41 +733,43 @@ pub fn save_video(
     } else {
         None
     };
-    let values = (
-        remote_rooms::remote_actor_id.eq(actor.id),
-        remote_rooms::title.eq(v
-            .name
-            .clone()
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect::<String>()),
-        remote_rooms::tags.eq(crate::profiles::join_list(&v.hashtags())),
-        remote_rooms::languages.eq(v.language().unwrap_or_default()),
-        remote_rooms::status.eq(status),
-        remote_rooms::viewer_count.eq(v.viewers.unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32),
-        remote_rooms::url.eq(objects::first_url(&v.url, Some("text/html"))),
-        remote_rooms::thumbnail_url.eq(objects::first_url(&v.icon, Some("image/"))),
-        remote_rooms::started_at.eq(started),
-        remote_rooms::published_at.eq(parse_time(&v.published)),
-        remote_rooms::updated_at.eq(now()),
-    );
+    let values = || {
+        (
+            remote_rooms::remote_actor_id.eq(actor.id),
+            remote_rooms::title.eq(v
+                .name
+                .clone()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect::<String>()),
+            remote_rooms::tags.eq(crate::profiles::join_list(&v.hashtags())),
+            remote_rooms::languages.eq(v.language().unwrap_or_default()),
+            remote_rooms::status.eq(status),
+            remote_rooms::viewer_count
+                .eq(v.viewers.unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32),
+            remote_rooms::url.eq(objects::first_url(&v.url, Some("text/html"))),
+            remote_rooms::thumbnail_url.eq(objects::first_url(&v.icon, Some("image/"))),
+            remote_rooms::started_at.eq(started),
+            remote_rooms::published_at.eq(parse_time(&v.published)),
+            remote_rooms::updated_at.eq(now()),
+        )
+    };
     let existing: Option<i64> = remote_rooms::table
         .filter(remote_rooms::ap_id.eq(v.id.as_str()))
         .select(remote_rooms::id)
         .first(c)
         .optional()?;
-    match existing {
-        Some(id) => {
-            diesel::update(remote_rooms::table.find(id))
-                .set(values)
-                .execute(c)?;
-        }
-        None => {
+    let inserted = existing.is_none()
+        && crate::db::insert_or_skip(c, |c| {
             diesel::insert_into(remote_rooms::table)
-                .values((remote_rooms::ap_id.eq(v.id.as_str()), values))
-                .execute(c)?;
-        }
+                .values((remote_rooms::ap_id.eq(v.id.as_str()), values()))
+                .execute(c)
+        })?;
+    if !inserted {
+        diesel::update(remote_rooms::table.filter(remote_rooms::ap_id.eq(v.id.as_str())))
+            .set(values())
+            .execute(c)?;
     }
     Ok(true)
 }
@@ -1143,6 +1146,58 @@ impl DbStore {
     }
 }
 
+/// The delivery-state row of `domain`, created if missing (safe against a concurrent creator).
+pub fn ensure_instance(c: &mut DbConnection, domain: &str) -> Result<(), diesel::result::Error> {
+    let exists: Option<String> = instances::table
+        .find(domain)
+        .select(instances::domain)
+        .first(c)
+        .optional()?;
+    if exists.is_none() {
+        crate::db::insert_or_skip(c, |c| {
+            diesel::insert_into(instances::table)
+                .values((
+                    instances::domain.eq(domain),
+                    instances::dead.eq(false),
+                    instances::delivered.eq(0),
+                ))
+                .execute(c)
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether deliveries to `domain` are failing (or it is marked dead).
+pub fn is_failing(c: &mut DbConnection, domain: &str) -> Result<bool, diesel::result::Error> {
+    let n: i64 = instances::table
+        .find(domain)
+        .filter(
+            instances::dead
+                .eq(true)
+                .or(instances::failing_since.is_not_null()),
+        )
+        .count()
+        .get_result(c)?;
+    Ok(n > 0)
+}
+
+/// An instance sent us a signed activity: if it was failing or dead, it answers again.
+pub fn mark_alive_inbound(c: &mut DbConnection, domain: &str) -> Result<(), diesel::result::Error> {
+    diesel::update(
+        instances::table.find(domain).filter(
+            instances::dead
+                .eq(true)
+                .or(instances::failing_since.is_not_null()),
+        ),
+    )
+    .set((
+        instances::dead.eq(false),
+        instances::failing_since.eq(None::<NaiveDateTime>),
+    ))
+    .execute(c)?;
+    Ok(())
+}
+
 /// The instance answered (delivered to, or sent us something): it is alive again.
 pub fn mark_alive(
     c: &mut DbConnection,
@@ -1150,20 +1205,7 @@ pub fn mark_alive(
     delivered: bool,
 ) -> Result<(), diesel::result::Error> {
     let t = now();
-    let exists: Option<String> = instances::table
-        .find(domain)
-        .select(instances::domain)
-        .first(c)
-        .optional()?;
-    if exists.is_none() {
-        diesel::insert_into(instances::table)
-            .values((
-                instances::domain.eq(domain),
-                instances::dead.eq(false),
-                instances::delivered.eq(0),
-            ))
-            .execute(c)?;
-    }
+    ensure_instance(c, domain)?;
     let target = instances::table.find(domain);
     diesel::update(target)
         .set((

@@ -109,6 +109,9 @@ impl Application {
                 .default_service(actix_web::web::to(not_found))
         })
         .workers(workers)
+        // Longer than the pool idle time of HTTP clients (ours: 4 s), so that a client never
+        // reuses a connection this side is closing; 75 s is nginx's default too.
+        .keep_alive(std::time::Duration::from_secs(75))
         .listen(listener)
         .map_err(|source| StartError::Bind {
             addr: addr.to_string(),
@@ -198,6 +201,9 @@ async fn federation(
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)
+        // Below the usual keep-alive of servers (actix: 5 s), so that a pooled connection the
+        // other side is closing is not reused ("error sending request").
+        .pool_idle_timeout(Duration::from_secs(4))
         .user_agent(format!("livestars/{} (+{base})", env!("CARGO_PKG_VERSION")))
         .dns_resolver(ValidatingDnsResolver::new(vec![], !debug))
         .build()
@@ -218,6 +224,9 @@ async fn federation(
         .debug(debug)
         .client(client.clone().into())
         .http_fetch_limit(50)
+        // rsa-sha256 over (request-target), host, date and digest: what Mastodon, Pleroma and
+        // Misskey verify; the newer hs2019 form with (created) is not accepted everywhere.
+        .http_signature_compat(true)
         .signed_fetch_actor(&signer)
         .build()
         .await

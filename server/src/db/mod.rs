@@ -248,6 +248,21 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     )
 }
 
+/// Run `insert` in a savepoint inside the current transaction; a unique violation (another
+/// transaction inserted the same key first, on PostgreSQL) rolls back to the savepoint only and
+/// yields `Ok(false)`, so the caller can update the existing row instead.
+pub fn insert_or_skip<F>(conn: &mut DbConnection, insert: F) -> Result<bool, diesel::result::Error>
+where
+    F: FnOnce(&mut DbConnection) -> Result<usize, diesel::result::Error>,
+{
+    use diesel::Connection;
+    match conn.transaction(insert) {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Open a SQLite database file for tools (used by tests and benches).
 pub fn open_sqlite(path: &Path) -> Result<Db, DbError> {
     Db::open(&DatabaseTarget::Sqlite(path.to_path_buf()), 4)

@@ -319,15 +319,30 @@ async fn receive(
     let activity: Incoming = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_activity", e.to_string()))?;
     let actor_domain = authority(&activity.actor);
-    let (d, m) = (actor_domain.clone(), state.fed.default_mode.clone());
-    let allowed = state
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    let signature = hex::encode(Sha256::digest(header("signature").unwrap_or("").as_bytes()));
+    // One read for the policy and the replay check.
+    let (d, m, aid) = (
+        actor_domain.clone(),
+        state.fed.default_mode.clone(),
+        activity.id.to_string(),
+    );
+    let (allowed, seen, failing) = state
         .db
-        .read(move |c| store::allowed(c, &d, &m).map_err(DbError::from))
+        .read(move |c| {
+            let allowed = store::allowed(c, &d, &m)?;
+            let seen: Option<String> = inbound_activities::table
+                .find(aid)
+                .select(inbound_activities::signature_sha256)
+                .first::<String>(c)
+                .optional()?;
+            let failing = store::is_failing(c, &d)?;
+            Ok::<_, DbError>((allowed, seen, failing))
+        })
         .await?;
     if !allowed {
         return Err(FedError::Forbidden(format!("{actor_domain} is not federated with")).into());
     }
-    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     check_date(header("date"), Utc::now())?;
     let key_actor = signing_actor(header("signature"), header("signature-input"))?;
     if key_actor != activity.actor {
@@ -337,20 +352,7 @@ async fn receive(
         ))
         .into());
     }
-    let signature = hex::encode(Sha256::digest(header("signature").unwrap_or("").as_bytes()));
-    let (aid, sig) = (activity.id.to_string(), signature.clone());
-    let seen: Option<String> = state
-        .db
-        .read(move |c| {
-            inbound_activities::table
-                .find(aid)
-                .select(inbound_activities::signature_sha256)
-                .first::<String>(c)
-                .optional()
-                .map_err(DbError::from)
-        })
-        .await?;
-    if seen.as_deref() == Some(sig.as_str()) {
+    if seen.as_deref() == Some(signature.as_str()) {
         return Err(
             FedError::Unauthorized("this signed request was already received".into()).into(),
         );
@@ -362,10 +364,12 @@ async fn receive(
             receive_activity::<Incoming, RemoteActor, Ctx>(req, body, &data),
         )
         .await?;
-    let d = actor_domain.clone();
-    state
-        .db
-        .write(move |c| store::mark_alive(c, &d, false).map_err(DbError::from))
-        .await?;
+    if failing {
+        let d = actor_domain.clone();
+        state
+            .db
+            .write(move |c| store::mark_alive_inbound(c, &d).map_err(DbError::from))
+            .await?;
+    }
     Ok(HttpResponse::Accepted().finish())
 }

@@ -110,7 +110,15 @@ async fn webfinger(state: &AppState, acct: &Acct) -> Result<Url, ApiError> {
         .header("accept", "application/jrd+json, application/json")
         .send()
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            failed(why)
+        })?;
     match r.status().as_u16() {
         200..=299 => {}
         404 | 410 => return Err(gone()),
