@@ -65,7 +65,7 @@ impl Application {
     }
 
     /// Build on an already open database (tests and benches share one with their fixtures).
-    pub async fn with_db(config: Config, db: Db) -> Result<Application, StartError> {
+    pub async fn with_db(mut config: Config, db: Db) -> Result<Application, StartError> {
         let addr = config.bind_addr()?;
         let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
             addr: config.bind.clone(),
@@ -78,6 +78,13 @@ impl Application {
                 source,
             })?
             .port();
+        if config.public_url.is_empty() {
+            // No public URL configured: the address actually bound (port 0 becomes the real
+            // port), so that actor ids and WebFinger name this instance correctly.
+            if let Ok(local) = listener.local_addr() {
+                config.public_url = format!("http://{local}");
+            }
+        }
         let workers = if config.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {

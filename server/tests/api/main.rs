@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod errors;
+mod federation;
 mod iddocs;
 mod migrations;
 mod moderation;

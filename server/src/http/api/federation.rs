@@ -86,10 +86,24 @@ async fn resolve(state: &AppState, handle: &str) -> Result<RemoteActor, ApiError
 async fn webfinger(state: &AppState, acct: &Acct) -> Result<Url, ApiError> {
     let fed = &state.fed;
     let scheme = if fed.debug { "http" } else { "https" };
+    if !fed.debug && acct.host.contains(':') {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "federated hosts are names without a port",
+        ));
+    }
     let url = format!(
         "{scheme}://{}/.well-known/webfinger?resource=acct:{acct}",
         acct.host
     );
+    // No requests to loopback or private addresses outside federation debug mode.
+    let parsed =
+        Url::parse(&url).map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
+    fed.config
+        .to_request_data()
+        .is_valid_ip(&parsed)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
     let gone = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -1,0 +1,189 @@
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{assert_error, TestApp};
+
+both_backends!(
+    production_mode_refuses_private_addresses,
+    webfinger_and_nodeinfo_describe_the_instance,
+    federation_policy_is_for_admins_and_validated,
+);
+
+/// Outside federation debug mode, nothing is fetched from loopback, private addresses or
+/// explicit ports, whatever the user types.
+async fn production_mode_refuses_private_addresses(app: TestApp) {
+    assert!(!app.config.federation_debug);
+    let v = app.viewer("vic").await;
+    for handle in [
+        "anna@localhost",
+        "anna@127.0.0.1",
+        "anna@10.1.2.3",
+        "anna@example.org:8443",
+        "http://127.0.0.1:9/users/anna",
+        "https://localhost/users/anna",
+        "https://192.168.1.5/users/anna",
+    ] {
+        let r = app
+            .post_json(
+                "/api/federation/follows",
+                &json!({ "handle": handle }),
+                Some(&v.token),
+            )
+            .await;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 400, "{handle}: {body}");
+    }
+}
+
+async fn webfinger_and_nodeinfo_describe_the_instance(app: TestApp) {
+    app.model("anna").await;
+    let domain = app.address.trim_start_matches("http://").to_string();
+    let r = app
+        .get(
+            &format!("/.well-known/webfinger?resource=acct:anna@{domain}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/jrd+json"
+    );
+    let wf: Value = r.json().await.unwrap();
+    let actor_url = wf["links"][0]["href"].as_str().unwrap().to_string();
+    assert!(actor_url.ends_with("/users/anna"), "{wf}");
+    let r = app
+        .get(
+            "/.well-known/webfinger?resource=acct:nobody@elsewhere.example",
+            None,
+        )
+        .await;
+    assert_error(r, 404, "not_found").await;
+    let r = app
+        .get("/.well-known/webfinger?resource=acct:ghost@x", None)
+        .await;
+    assert_eq!(r.status(), 404);
+
+    let links: Value = app
+        .get("/.well-known/nodeinfo", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let href = links["links"][0]["href"].as_str().unwrap();
+    assert!(href.ends_with("/nodeinfo/2.1"));
+    let ni: Value = app.get("/nodeinfo/2.1", None).await.json().await.unwrap();
+    assert_eq!(ni["version"], "2.1");
+    assert_eq!(ni["software"]["name"], "livestars");
+    assert_eq!(ni["protocols"], json!(["activitypub"]));
+    assert_eq!(ni["usage"]["users"]["total"], 1);
+    assert!(ni["openRegistrations"].is_boolean());
+
+    let r = app.get("/users/anna", None).await;
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/activity+json"
+    );
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "Person");
+    assert_eq!(p["preferredUsername"], "anna");
+    assert!(p["publicKey"]["publicKeyPem"]
+        .as_str()
+        .unwrap()
+        .contains("PUBLIC KEY"));
+    let room = p["room"].as_str().unwrap().to_string();
+    let path = room
+        .split_once("/rooms/")
+        .map(|(_, id)| format!("/rooms/{id}"))
+        .unwrap();
+    let v: Value = app.get(&path, None).await.json().await.unwrap();
+    assert_eq!(
+        (v["type"].as_str(), v["isLiveBroadcast"].as_bool()),
+        (Some("Video"), Some(true))
+    );
+    assert_eq!(v["state"], 4, "an offline room is waiting");
+    let a: Value = app.get("/actor", None).await.json().await.unwrap();
+    assert_eq!(a["type"], "Application");
+}
+
+async fn federation_policy_is_for_admins_and_validated(app: TestApp) {
+    let v = app.viewer("vic").await;
+    let r = app.get("/api/admin/federation", Some(&v.token)).await;
+    assert_error(r, 403, "forbidden").await;
+    let admin = app.make_admin("root").await;
+    let p: Value = app
+        .get("/api/admin/federation", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p, json!({"mode": "open", "blocked": [], "allowed": []}));
+    let put = |path: &'static str, body: Value| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.client
+                .put(app.url(path))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_error(
+        put("/api/admin/federation/mode", json!({"mode": "closed"})).await,
+        400,
+        "invalid_mode",
+    )
+    .await;
+    assert_error(
+        put(
+            "/api/admin/federation/domains",
+            json!({"domain": "bad domain", "policy": "block"}),
+        )
+        .await,
+        400,
+        "invalid_domain",
+    )
+    .await;
+    assert_error(
+        put(
+            "/api/admin/federation/domains",
+            json!({"domain": "spam.example", "policy": "maybe"}),
+        )
+        .await,
+        400,
+        "invalid_policy",
+    )
+    .await;
+    let r = put(
+        "/api/admin/federation/domains",
+        json!({"domain": "Spam.Example", "policy": "block"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = put("/api/admin/federation/mode", json!({"mode": "allowlist"})).await;
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(
+        p,
+        json!({"mode": "allowlist", "blocked": ["spam.example"], "allowed": []})
+    );
+    // A blocked domain's activities get 403 before anything else is looked at.
+    let r = app
+        .client
+        .post(app.url("/inbox"))
+        .header("content-type", "application/activity+json")
+        .body(r#"{"id":"https://spam.example/a/1","type":"Follow","actor":"https://spam.example/users/x","object":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 403, "domain_blocked").await;
+    let r = put(
+        "/api/admin/federation/domains",
+        json!({"domain": "spam.example", "policy": "none"}),
+    )
+    .await;
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["blocked"], json!([]));
+}
