@@ -15,7 +15,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use livestars_e2e::{http_client, Backend, Instance};
+use livestars_e2e::{http_client, sign_up, verified_model, Backend, Instance};
 use livestars_federation::apf::activity_sending::SendActivityTask;
 use livestars_federation::apf::config::FederationConfig;
 use livestars_federation::apf::http_signatures::generate_actor_keypair;
@@ -23,33 +23,11 @@ use livestars_federation::protocol::{Ctx, FedError, LocalSigner, RemoteActor, St
 use livestars_federation::{async_trait, Url};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "a long enough password";
-
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn sign_up(http: &reqwest::Client, url: &str, name: &str) -> String {
-    let r = http
-        .post(format!("{url}/api/accounts"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "sign-up {name}");
-    let v: Value = http
-        .post(format!("{url}/api/sessions"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
 }
 
 async fn fanout() {
@@ -59,51 +37,7 @@ async fn fanout() {
     let per = n_followers / n_instances;
     let b = Instance::federating(Backend::Sqlite, &[]);
     let admin = b.create_admin("root");
-    let identity = age::x25519::Identity::generate();
-    let r = http
-        .post(format!("{}/api/admin/verifiers", b.url))
-        .bearer_auth(&admin)
-        .json(&json!({"recipient": identity.to_public().to_string()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let anna = sign_up(&http, &b.url, "anna").await;
-    http.post(format!("{}/api/me/model", b.url))
-        .bearer_auth(&anna)
-        .send()
-        .await
-        .unwrap();
-    let doc: Value = http
-        .post(format!("{}/api/iddocs", b.url))
-        .bearer_auth(&anna)
-        .header("content-type", "application/octet-stream")
-        .body(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR ANNA".to_vec())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = http
-        .post(format!("{}/api/admin/iddocs/{}/decision", b.url, doc["id"]))
-        .bearer_auth(&admin)
-        .json(
-            &json!({"decision": "approve", "sha256": doc["sha256"], "date_of_birth": "1990-01-01"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let profile: Value = http
-        .get(format!("{}/api/profiles/anna", b.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let room = profile["room_id"].as_i64().unwrap();
+    let (anna, room) = verified_model(&http, &b.url, &admin, "anna").await;
     let handle = format!("anna@{}", b.domain());
 
     eprintln!("fan-out: starting {n_instances} instances, {per} followers each …");

@@ -2,9 +2,14 @@
 
 It looks a model up by WebFinger, fetches her actor, sends a signed Follow, checks the signed
 Accept that comes back (bovine's own HTTP-signature checker, with her key fetched from her
-instance), and sends a signed Undo(Follow) that her instance accepts.
+instance), and sends a signed Undo(Follow) that her instance accepts. Like servers in
+"authorized fetch" mode, it serves its own actor only to signed GET requests.
 
-Usage: bovine_peer.py INSTANCE_URL HANDLE   (e.g. http://localhost:8001 anna@localhost:8001)
+With ROOM_ID and TOKEN it also starts her show (as she would) while following, and checks what
+a Mastodon-like follower receives: a signed Create(Note) "now live" post (link, hashtags,
+sensitive) and her room as a live PeerTube-style Video.
+
+Usage: bovine_peer.py INSTANCE_URL HANDLE [ROOM_ID TOKEN]
 Prints one JSON line of findings; exit status 0 only if every step held.
 """
 
@@ -30,7 +35,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def main(instance: str, handle: str) -> int:
+async def main(instance: str, handle: str, room_id=None, token=None) -> int:
     port = free_port()
     base = f"http://localhost:{port}"
     actor_id = f"{base}/users/bob"
@@ -59,7 +64,11 @@ async def main(instance: str, handle: str) -> int:
 
         validate = build_validate_http_signature_raw(retrieve)
 
-        async def get_actor(_request):
+        async def get_actor(request: web.Request):
+            owner = await validate("get", str(request.url), request.headers, None)
+            findings.setdefault("actor_fetches", []).append(owner)
+            if owner is None:
+                return web.Response(status=401, text="sign your GET")
             return web.json_response(actor, content_type=AP)
 
         async def inbox(request: web.Request):
@@ -117,6 +126,37 @@ async def main(instance: str, handle: str) -> int:
             findings["accept"] = "timed out"
         findings["accept_verified"] = accepted
         ok = ok and accepted
+        # Her instance fetched our actor with a signed GET (from its instance actor).
+        ok = ok and any(o and o.endswith("/actor") for o in findings.get("actor_fetches", []))
+        if room_id is not None:
+            async with session.post(
+                f"{instance}/api/rooms/{room_id}/start",
+                json={"status": "live"},
+                headers={"authorization": f"Bearer {token}"},
+            ) as r:
+                findings["start_status"] = r.status
+            note, video = None, None
+            try:
+                while note is None or video is None:
+                    owner, activity = await asyncio.wait_for(received.get(), timeout=20)
+                    obj = activity.get("object")
+                    if owner != target or not isinstance(obj, dict):
+                        continue
+                    if activity.get("type") == "Create" and obj.get("type") == "Note":
+                        note = obj
+                    if obj.get("type") == "Video" and obj.get("state") == 1:
+                        video = obj
+            except asyncio.TimeoutError:
+                findings["now_live"] = "timed out"
+            if note is not None:
+                findings["note"] = {
+                    "sensitive": note.get("sensitive"),
+                    "links_to_show": f"/@{handle.split('@')[0]}/live" in note.get("content", ""),
+                    "hashtags": [t.get("name") for t in note.get("tag", []) if t.get("type") == "Hashtag"],
+                }
+            if video is not None:
+                findings["video"] = {"isLiveBroadcast": video.get("isLiveBroadcast"), "state": video.get("state")}
+            ok = ok and note is not None and video is not None
         # 5. A signed Undo(Follow): accepted, and she has no follower left.
         undo = {
             "@context": "https://www.w3.org/ns/activitystreams",
@@ -138,4 +178,4 @@ async def main(instance: str, handle: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1], sys.argv[2])))
+    sys.exit(asyncio.run(main(*sys.argv[1:5])))

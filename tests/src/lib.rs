@@ -110,6 +110,87 @@ pub fn run_interop(script: &str, args: &[&str]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{script} output {stdout:?}: {e}"))
 }
 
+/// The password every test account gets.
+pub const PASSWORD: &str = "a long enough password";
+
+/// Sign up `name` on `url` and sign in: the session token.
+pub async fn sign_up(http: &reqwest::Client, url: &str, name: &str) -> String {
+    use serde_json::json;
+    let r = http
+        .post(format!("{url}/api/accounts"))
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sign-up");
+    assert_eq!(r.status(), 201, "sign-up of {name}");
+    let r = http
+        .post(format!("{url}/api/sessions"))
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(r.status(), 200, "sign-in of {name}");
+    let v: serde_json::Value = r.json().await.expect("json");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// A model on `url` whose ID document the admin (`admin` token) approved, after registering a
+/// fresh verifier recipient: (her token, her room id).
+pub async fn verified_model(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    name: &str,
+) -> (String, i64) {
+    use serde_json::{json, Value};
+    let identity = age::x25519::Identity::generate();
+    let r = http
+        .post(format!("{url}/api/admin/verifiers"))
+        .bearer_auth(admin)
+        .json(&json!({"recipient": identity.to_public().to_string()}))
+        .send()
+        .await
+        .expect("register verifier");
+    assert_eq!(r.status(), 201, "register verifier");
+    let token = sign_up(http, url, name).await;
+    let r = http
+        .post(format!("{url}/api/me/model"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("become model");
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(format!("{url}/api/iddocs"))
+        .bearer_auth(&token)
+        .header("content-type", "application/octet-stream")
+        .body(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR PASSPORT 4711 TEST 1990-01-01".to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 201, "upload");
+    let doc: Value = r.json().await.expect("json");
+    let r = http
+        .post(format!("{url}/api/admin/iddocs/{}/decision", doc["id"]))
+        .bearer_auth(admin)
+        .json(
+            &json!({"decision": "approve", "sha256": doc["sha256"], "date_of_birth": "1990-01-01"}),
+        )
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(r.status(), 200, "approve");
+    let p: Value = http
+        .get(format!("{url}/api/profiles/{name}"))
+        .send()
+        .await
+        .expect("profile")
+        .json()
+        .await
+        .expect("json");
+    (token, p["room_id"].as_i64().expect("room id"))
+}
+
 /// Which database an instance runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -6,11 +6,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use livestars_e2e::{http_client, Backend, Instance};
+use livestars_e2e::{http_client, Backend, Instance, PASSWORD};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "a long enough password";
-const ID_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR PASSPORT 4711 ANNA 1990-01-01";
 
 struct Net {
     http: reqwest::Client,
@@ -33,69 +30,11 @@ impl Net {
     }
 
     async fn sign_up(&self, i: &Instance, name: &str) -> String {
-        let r = self
-            .post(
-                format!("{}/api/accounts", i.url),
-                json!({"username": name, "password": PASSWORD}),
-                None,
-            )
-            .await;
-        assert_eq!(r.status(), 201, "sign-up of {name}");
-        let r = self
-            .post(
-                format!("{}/api/sessions", i.url),
-                json!({"username": name, "password": PASSWORD}),
-                None,
-            )
-            .await;
-        assert_eq!(r.status(), 200, "sign-in of {name}");
-        let v: Value = r.json().await.expect("json");
-        v["token"].as_str().expect("token").to_string()
+        livestars_e2e::sign_up(&self.http, &i.url, name).await
     }
 
-    /// A model whose ID document the instance's admin approved: (token, room id).
     async fn verified_model(&self, i: &Instance, admin: &str, name: &str) -> (String, i64) {
-        let identity = age::x25519::Identity::generate();
-        let r = self
-            .post(
-                format!("{}/api/admin/verifiers", i.url),
-                json!({"recipient": identity.to_public().to_string()}),
-                Some(admin),
-            )
-            .await;
-        assert_eq!(r.status(), 201, "register verifier");
-        let token = self.sign_up(i, name).await;
-        let r = self
-            .http
-            .post(format!("{}/api/me/model", i.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("become model");
-        assert_eq!(r.status(), 200);
-        let r = self
-            .http
-            .post(format!("{}/api/iddocs", i.url))
-            .bearer_auth(&token)
-            .header("content-type", "application/octet-stream")
-            .body(ID_PNG.to_vec())
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(r.status(), 201, "upload");
-        let doc: Value = r.json().await.expect("json");
-        let r = self
-            .post(
-                format!("{}/api/admin/iddocs/{}/decision", i.url, doc["id"]),
-                json!({"decision": "approve", "sha256": doc["sha256"], "date_of_birth": "1990-01-01"}),
-                Some(admin),
-            )
-            .await;
-        assert_eq!(r.status(), 200, "approve");
-        let (_, p) = self
-            .send(self.http.get(format!("{}/api/profiles/{name}", i.url)))
-            .await;
-        (token, p["room_id"].as_i64().expect("room id"))
+        livestars_e2e::verified_model(&self.http, &i.url, admin, name).await
     }
 
     async fn rooms_all(&self, i: &Instance) -> Vec<Value> {

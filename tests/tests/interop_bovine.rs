@@ -1,7 +1,7 @@
 //! Interop with an independent ActivityPub implementation: bovine (PyPI), driven by scripts in
 //! `tests/interop/` from the project's virtualenv (`scripts/test` installs it).
 
-use livestars_e2e::{http_client, run_interop, Backend, Instance};
+use livestars_e2e::{http_client, run_interop, verified_model, Backend, Instance};
 use serde_json::json;
 
 async fn instance_with_anna(env: &[(&str, &str)]) -> Instance {
@@ -17,20 +17,49 @@ async fn instance_with_anna(env: &[(&str, &str)]) -> Instance {
 }
 
 /// bovine looks Anna up by WebFinger, fetches her actor, sends a signed Follow (digest in lower
-/// case, as bovine writes it), verifies our signed Accept with its own checker, and sends a
-/// signed Undo that we accept.
+/// case, as bovine writes it), verifies our signed Accept with its own checker (we fetched its
+/// actor with a signed GET, which it requires), receives the "now live" Note and the live Video
+/// when she goes live, and sends a signed Undo that we accept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bovine_follows_and_unfollows_a_model() {
-    let b = instance_with_anna(&[]).await;
+async fn bovine_follows_sees_her_go_live_and_unfollows() {
+    let b = Instance::federating(Backend::Sqlite, &[]);
+    let admin = b.create_admin("root");
+    let http = http_client();
+    let (token, room) = verified_model(&http, &b.url, &admin, "anna").await;
+    let r = http
+        .patch(format!("{}/api/rooms/{room}", b.url))
+        .bearer_auth(&token)
+        .json(&json!({"title": "Jazz night", "tags": ["jazz", "piano"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (url, handle) = (b.url.clone(), format!("anna@{}", b.domain()));
+    let room = room.to_string();
     let findings = tokio::task::spawn_blocking(move || {
-        run_interop("bovine_peer.py", &[url.as_str(), handle.as_str()])
+        run_interop(
+            "bovine_peer.py",
+            &[url.as_str(), handle.as_str(), room.as_str(), token.as_str()],
+        )
     })
     .await
     .unwrap();
     assert_eq!(findings["webfinger"], format!("{}/users/anna", b.url));
     assert_eq!(findings["follow_status"], 202);
     assert_eq!(findings["accept_verified"], true, "{findings}");
+    assert_eq!(
+        findings["actor_fetches"][0],
+        format!("{}/actor", b.url),
+        "signed GET"
+    );
+    assert_eq!(findings["start_status"], 200);
+    assert_eq!(findings["note"]["sensitive"], true, "{findings}");
+    assert_eq!(findings["note"]["links_to_show"], true, "{findings}");
+    assert_eq!(findings["note"]["hashtags"], json!(["#jazz", "#piano"]));
+    assert_eq!(
+        findings["video"],
+        json!({"isLiveBroadcast": true, "state": 1})
+    );
     assert_eq!(findings["followers_after_undo"], 0);
 }
 
