@@ -250,6 +250,25 @@ async fn verifier_approves_and_rejects_in_the_console() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "a suspended model's session ends");
+
+    // Federation: block a domain, switch to allowlist mode; the instance applies both.
+    tmux.keys(&["5"]);
+    tmux.wait_for("Mode: open");
+    tmux.keys(&["b"]);
+    tmux.wait_for("Domain to block");
+    tmux.keys(&["spam.example", "Enter"]);
+    tmux.wait_for("spam.example blocked");
+    tmux.wait_for("Blocked: spam.example");
+    tmux.keys(&["M"]);
+    tmux.wait_for("federation mode is now allowlist");
+    let policy = get_json(
+        &client,
+        &format!("{}/api/admin/federation", inst.url),
+        &deputy_token,
+    )
+    .await;
+    assert_eq!(policy["mode"], "allowlist");
+    assert_eq!(policy["blocked"], serde_json::json!(["spam.example"]));
     tmux.keys(&["q", "q"]);
 
     let v = verification(&client, &inst.url, &ada).await;

@@ -1,8 +1,9 @@
 //! The instance's admin API, over HTTP with an admin token.
 
 use livestars_api::{
-    AdminIdDocument, AdminUser, Decision, ErrorBody, InstanceStats, Report, ReportAction,
-    ReportResolution, Rewrap, Role, RoleChange, Verifier, WrappedKey,
+    AdminIdDocument, AdminUser, Decision, DomainPolicyUpdate, ErrorBody, FederationModeUpdate,
+    FederationPolicy, InstanceDelivery, InstanceStats, Report, ReportAction, ReportResolution,
+    Rewrap, Role, RoleChange, Verifier, WrappedKey,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -242,6 +243,41 @@ impl Api {
 }
 
 /// An error with its causes ("error sending request: … : invalid peer certificate: …").
+impl Api {
+    pub async fn federation(&self) -> Result<FederationPolicy, ApiError> {
+        self.get("/api/admin/federation").await
+    }
+
+    pub async fn federation_instances(&self) -> Result<Vec<InstanceDelivery>, ApiError> {
+        self.get("/api/admin/federation/instances").await
+    }
+
+    pub async fn set_federation_mode(&self, mode: &str) -> Result<FederationPolicy, ApiError> {
+        self.with_body(
+            reqwest::Method::PUT,
+            "/api/admin/federation/mode",
+            &FederationModeUpdate { mode: mode.into() },
+        )
+        .await
+    }
+
+    pub async fn set_domain_policy(
+        &self,
+        domain: &str,
+        policy: &str,
+    ) -> Result<FederationPolicy, ApiError> {
+        self.with_body(
+            reqwest::Method::PUT,
+            "/api/admin/federation/domains",
+            &DomainPolicyUpdate {
+                domain: domain.into(),
+                policy: policy.into(),
+            },
+        )
+        .await
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -4,8 +4,8 @@
 use age::x25519;
 use chrono::NaiveDate;
 use livestars_api::{
-    AdminIdDocument, AdminUser, Decision, DecisionKind, InstanceStats, Report, ReportAction,
-    Rewrap, Role, RoomStatus,
+    AdminIdDocument, AdminUser, Decision, DecisionKind, FederationPolicy, InstanceDelivery,
+    InstanceStats, Report, ReportAction, Rewrap, Role, RoomStatus,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tokio::sync::mpsc::UnboundedSender;
@@ -20,14 +20,16 @@ pub enum Screen {
     Verifications,
     Users,
     Reports,
+    Federation,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 4] = [
+    pub const ALL: [Screen; 5] = [
         Screen::Dashboard,
         Screen::Verifications,
         Screen::Users,
         Screen::Reports,
+        Screen::Federation,
     ];
 
     pub fn title(self) -> &'static str {
@@ -36,13 +38,14 @@ impl Screen {
             Screen::Verifications => "Verifications",
             Screen::Users => "Users & rooms",
             Screen::Reports => "Reports",
+            Screen::Federation => "Federation",
         }
     }
 
     /// The keys shown in the help bar.
     pub fn keys(self) -> &'static str {
         match self {
-            Screen::Dashboard => "1-4 screens  r refresh  ? help  q quit",
+            Screen::Dashboard => "1-5 screens  r refresh  ? help  q quit",
             Screen::Verifications => {
                 "↑↓  d decrypt & view  a approve  x reject  w re-wrap all  r refresh  q back"
             }
@@ -52,6 +55,9 @@ impl Screen {
             Screen::Reports => {
                 "↑↓ select  D dismiss  e end show  s suspend model  r refresh  q back"
             }
+            Screen::Federation => {
+                "↑↓ select  M open/allowlist  b block  a allow  u clear a domain  B block selected  q back"
+            }
         }
     }
 }
@@ -60,9 +66,13 @@ impl Screen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     DateOfBirth,
-    Expiry { dob: NaiveDate },
+    Expiry {
+        dob: NaiveDate,
+    },
     RejectReason,
     Search,
+    /// A domain to set a policy on: `block`, `allow` or `none`.
+    Domain(&'static str),
 }
 
 impl Input {
@@ -74,6 +84,9 @@ impl Input {
             Input::Expiry { .. } => "Document expiry date (YYYY-MM-DD), empty if none",
             Input::RejectReason => "Reason shown to the model",
             Input::Search => "Search usernames",
+            Input::Domain("block") => "Domain to block (host or host:port)",
+            Input::Domain("allow") => "Domain to allow (host or host:port)",
+            Input::Domain(_) => "Domain to clear from the block and allow lists",
         }
     }
 }
@@ -91,6 +104,7 @@ pub enum Msg {
     Documents(Result<Vec<AdminIdDocument>, String>),
     Users(Result<Vec<AdminUser>, String>),
     Reports(Result<Vec<Report>, String>),
+    Federation(Result<(FederationPolicy, Vec<InstanceDelivery>), String>),
     Decrypted(Result<Viewed, String>),
     /// An action finished: a line for the status bar, and whether to reload lists.
     Done(Result<String, String>),
@@ -108,6 +122,9 @@ pub struct App {
     pub search: String,
     pub reports: Vec<Report>,
     pub report_sel: usize,
+    pub policy: Option<FederationPolicy>,
+    pub instances: Vec<InstanceDelivery>,
+    pub instance_sel: usize,
     /// The document decrypted for review, with the hash of the ciphertext it came from.
     pub viewed: Option<Viewed>,
     pub status: String,
@@ -152,6 +169,9 @@ impl App {
             search: String::new(),
             reports: vec![],
             report_sel: 0,
+            policy: None,
+            instances: vec![],
+            instance_sel: 0,
             viewed: None,
             status: String::new(),
             busy: 0,
@@ -197,6 +217,14 @@ impl App {
                     async move { Msg::Reports(api.reports().await.map_err(|e| e.to_string())) },
                 );
             }
+            Screen::Federation => {
+                self.spawn(async move {
+                    let r =
+                        async { Ok((api.federation().await?, api.federation_instances().await?)) }
+                            .await;
+                    Msg::Federation(r.map_err(|e: crate::api::ApiError| e.to_string()))
+                });
+            }
         }
     }
 
@@ -216,6 +244,13 @@ impl App {
                 self.reports = r;
                 self.report_sel = self.report_sel.min(self.reports.len().saturating_sub(1));
             }
+            Msg::Federation(Ok((p, i))) => {
+                self.policy = Some(p);
+                self.instances = i;
+                self.instance_sel = self
+                    .instance_sel
+                    .min(self.instances.len().saturating_sub(1));
+            }
             Msg::Decrypted(Ok(v)) => {
                 self.status = v.summary();
                 self.viewed = Some(v);
@@ -228,6 +263,7 @@ impl App {
             | Msg::Documents(Err(e))
             | Msg::Users(Err(e))
             | Msg::Reports(Err(e))
+            | Msg::Federation(Err(e))
             | Msg::Decrypted(Err(e))
             | Msg::Done(Err(e)) => self.status = format!("error: {e}"),
         }
@@ -289,7 +325,7 @@ impl App {
             }
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char('r') => self.refresh(),
-            KeyCode::Char(c @ '1'..='4') => {
+            KeyCode::Char(c @ '1'..='5') => {
                 self.go(Screen::ALL[c as usize - '1' as usize]);
             }
             KeyCode::Tab => {
@@ -308,6 +344,9 @@ impl App {
                     }
                     Screen::Users => select(&mut self.user_sel, self.users.len(), down),
                     Screen::Reports => select(&mut self.report_sel, self.reports.len(), down),
+                    Screen::Federation => {
+                        select(&mut self.instance_sel, self.instances.len(), down)
+                    }
                     Screen::Dashboard => {}
                 }
             }
@@ -343,6 +382,17 @@ impl App {
             (Screen::Reports, 'D') => self.resolve(ReportAction::Dismiss),
             (Screen::Reports, 'e') => self.resolve(ReportAction::EndShow),
             (Screen::Reports, 's') => self.resolve(ReportAction::SuspendModel),
+            (Screen::Federation, 'M') => self.toggle_mode(),
+            (Screen::Federation, 'b') => self.typing(Input::Domain("block")),
+            (Screen::Federation, 'a') => self.typing(Input::Domain("allow")),
+            (Screen::Federation, 'u') => self.typing(Input::Domain("none")),
+            (Screen::Federation, 'B') => match self.instances.get(self.instance_sel) {
+                Some(i) => {
+                    let d = i.domain.clone();
+                    self.domain_policy(d, "block");
+                }
+                None => self.status = "no instance selected".into(),
+            },
             _ => {}
         }
     }
@@ -392,6 +442,13 @@ impl App {
             Input::Search => {
                 self.search = text;
                 self.refresh();
+            }
+            Input::Domain(policy) => {
+                if text.is_empty() {
+                    self.status = "no domain given".into();
+                } else {
+                    self.domain_policy(text, policy);
+                }
             }
             Input::DateOfBirth => match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
                 Ok(dob) => self.typing(Input::Expiry { dob }),
@@ -524,6 +581,44 @@ impl App {
                 },
             };
             Msg::Done(r.map_err(|e| e.to_string()))
+        });
+    }
+
+    fn toggle_mode(&mut self) {
+        let Some(policy) = &self.policy else {
+            self.status = "the federation policy is not loaded yet (r)".into();
+            return;
+        };
+        let next = if policy.mode == "open" {
+            "allowlist"
+        } else {
+            "open"
+        };
+        let Some(api) = self.api.clone() else { return };
+        self.spawn(async move {
+            Msg::Done(
+                api.set_federation_mode(next)
+                    .await
+                    .map(|p| format!("federation mode is now {}", p.mode))
+                    .map_err(|e| e.to_string()),
+            )
+        });
+    }
+
+    fn domain_policy(&mut self, domain: String, policy: &'static str) {
+        let Some(api) = self.api.clone() else { return };
+        self.spawn(async move {
+            let verb = match policy {
+                "block" => "blocked",
+                "allow" => "allowed",
+                _ => "cleared",
+            };
+            Msg::Done(
+                api.set_domain_policy(&domain, policy)
+                    .await
+                    .map(|_| format!("{domain} {verb}"))
+                    .map_err(|e| e.to_string()),
+            )
         });
     }
 

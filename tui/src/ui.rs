@@ -60,6 +60,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Verifications => verifications(f, app, body),
         Screen::Users => users(f, app, body),
         Screen::Reports => reports(f, app, body),
+        Screen::Federation => federation(f, app, body),
     }
     f.render_widget(Paragraph::new(app.status.as_str()), status);
     let keys = match &app.mode {
@@ -88,6 +89,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 Line::from(format!("Verifications: {}", Screen::Verifications.keys())),
                 Line::from(format!("Users: {}", Screen::Users.keys())),
                 Line::from(format!("Reports: {}", Screen::Reports.keys())),
+                Line::from(format!("Federation: {}", Screen::Federation.keys())),
                 Line::from(""),
                 Line::from("Documents are decrypted on this machine with your age identity;"),
                 Line::from("the decision is bound to the hash of what you decrypted."),
@@ -341,5 +343,96 @@ fn reports(f: &mut Frame, app: &App, area: Rect) {
                 .title(format!(" Open reports ({}) ", app.reports.len())),
         ),
         area,
+    );
+}
+
+fn federation(f: &mut Frame, app: &App, area: Rect) {
+    let [top, bottom] = Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(area);
+    let policy = match &app.policy {
+        Some(p) => {
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            vec![
+                Line::from(vec![
+                    Span::raw("Mode: "),
+                    Span::styled(p.mode.clone(), accent()),
+                    Span::raw(if p.mode == "open" {
+                        "  (every instance not blocked)"
+                    } else {
+                        "  (only allowed instances)"
+                    }),
+                ]),
+                Line::from(format!("Blocked: {}", list(&p.blocked))),
+                Line::from(format!("Allowed: {}", list(&p.allowed))),
+            ]
+        }
+        None => vec![Line::from("loading…")],
+    };
+    f.render_widget(
+        Paragraph::new(policy).block(Block::default().borders(Borders::ALL).title(" Policy ")),
+        top,
+    );
+    let rows: Vec<Row> = app
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let state = if d.dead {
+                "dead"
+            } else if d.failing_since.is_some() {
+                "failing"
+            } else {
+                "ok"
+            };
+            let row = Row::new(vec![
+                d.domain.clone(),
+                state.to_string(),
+                d.delivered.to_string(),
+                d.pending.to_string(),
+                d.last_success_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "never".into()),
+                d.last_error.clone().unwrap_or_default().replace('\n', " "),
+            ]);
+            if i == app.instance_sel {
+                row.style(selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(24),
+                Constraint::Length(8),
+                Constraint::Length(10),
+                Constraint::Length(8),
+                Constraint::Length(17),
+                Constraint::Min(10),
+            ],
+        )
+        .header(
+            Row::new(vec![
+                "instance",
+                "state",
+                "delivered",
+                "pending",
+                "last success",
+                "last error",
+            ])
+            .style(accent()),
+        )
+        .block(Block::default().borders(Borders::ALL).title(format!(
+            " Instances we deliver to ({}) ",
+            app.instances.len()
+        ))),
+        bottom,
     );
 }

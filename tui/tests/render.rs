@@ -4,8 +4,8 @@ use chrono::{TimeZone, Utc};
 use livestars_admin::app::{App, Input, Mode, Screen};
 use livestars_admin::ui;
 use livestars_api::{
-    AccountCounts, AdminIdDocument, AdminUser, InstanceStats, Report, ReportStatus, Role,
-    RoomStatus, VerificationState,
+    AccountCounts, AdminIdDocument, AdminUser, FederationPolicy, InstanceDelivery, InstanceStats,
+    Report, ReportStatus, Role, RoomStatus, VerificationState,
 };
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -213,4 +213,80 @@ fn a_decrypted_image_gets_room_in_the_document_box() {
         buffer: String::new(),
     };
     assert_eq!(ui::image_area(full, &a), None);
+}
+
+#[test]
+fn federation_shows_policy_and_delivery_state() {
+    let mut a = app();
+    a.screen = Screen::Federation;
+    let s = render(&a, 100, 30);
+    assert!(s.contains("loading…"), "{s}");
+    a.policy = Some(FederationPolicy {
+        mode: "allowlist".into(),
+        blocked: vec!["spam.example".into()],
+        allowed: vec!["friends.example".into(), "localhost:8002".into()],
+    });
+    a.instances = vec![
+        InstanceDelivery {
+            domain: "friends.example".into(),
+            dead: false,
+            failing_since: None,
+            last_success_at: Some(at()),
+            last_error: None,
+            delivered: 1234,
+            pending: 0,
+        },
+        InstanceDelivery {
+            domain: "gone.example".into(),
+            dead: true,
+            failing_since: Some(at()),
+            last_success_at: None,
+            last_error: Some("connection refused".into()),
+            delivered: 0,
+            pending: 17,
+        },
+    ];
+    a.instance_sel = 1;
+    let s = render(&a, 120, 30);
+    assert!(
+        s.contains("Mode: allowlist  (only allowed instances)"),
+        "{s}"
+    );
+    assert!(s.contains("Blocked: spam.example"), "{s}");
+    assert!(
+        s.contains("Allowed: friends.example, localhost:8002"),
+        "{s}"
+    );
+    assert!(s.contains("Instances we deliver to (2)"), "{s}");
+    let dead_line = s.lines().find(|l| l.contains("gone.example")).unwrap();
+    assert!(dead_line.contains("dead") && dead_line.contains("17") && dead_line.contains("never"));
+    assert!(dead_line.contains("connection refused"), "{dead_line}");
+    let ok_line = s.lines().find(|l| l.contains("friends.example  ")).unwrap();
+    assert!(
+        ok_line.contains("ok") && ok_line.contains("1234") && ok_line.contains("2026-11-26 15:04")
+    );
+    assert!(s.contains("M open/allowlist"), "{s}");
+}
+
+#[test]
+fn federation_is_screen_five_and_prompts_for_domains() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut a = app();
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    a.on_key(key('5'));
+    assert_eq!(a.screen, Screen::Federation);
+    a.on_key(key('b'));
+    assert_eq!(
+        a.mode,
+        Mode::Typing {
+            input: Input::Domain("block"),
+            buffer: String::new()
+        }
+    );
+    for c in "spam.example".chars() {
+        a.on_key(key(c));
+    }
+    let s = render(&a, 100, 30);
+    assert!(s.contains("Domain to block (host or host:port)"), "{s}");
+    assert!(s.contains("spam.example"), "{s}");
 }
