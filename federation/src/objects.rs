@@ -83,10 +83,22 @@ fn escape_html(s: &str) -> String {
 pub fn person(m: &LocalModel) -> Value {
     let id = m.actor_id();
     let profile = format!("{}/@{}", m.base, m.username);
+    // Mastodon shows a field's value as HTML: the link as an anchor, text escaped.
     let mut attachment: Vec<Value> = m
         .links
         .iter()
-        .map(|(name, value)| json!({"type": "PropertyValue", "name": name, "value": value}))
+        .map(|(name, url)| {
+            let shown = url
+                .split_once("://")
+                .map_or(url.as_str(), |(_, rest)| rest)
+                .trim_end_matches('/');
+            let value = format!(
+                "<a href=\"{}\" rel=\"nofollow noopener noreferrer me\" target=\"_blank\">{}</a>",
+                escape_html(url),
+                escape_html(shown)
+            );
+            json!({"type": "PropertyValue", "name": name, "value": value})
+        })
         .collect();
     // FEP-0ea0: the tip link, where a viewer pays her.
     attachment.push(json!({

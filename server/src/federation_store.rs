@@ -521,6 +521,7 @@ pub fn local_model(
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<String>,
     );
     // Viewers have no profile: their actor carries the username only.
     let row: Option<Row> = users::table
@@ -534,10 +535,11 @@ pub fn local_model(
             profiles::bio.nullable(),
             profiles::tags.nullable(),
             profiles::avatar_mime.nullable(),
+            profiles::links.nullable(),
         ))
         .first(c)
         .optional()?;
-    let Some((username, role, display_name, bio, tags, avatar)) = row else {
+    let Some((username, role, display_name, bio, tags, avatar, links)) = row else {
         return Ok(None);
     };
     let (display_name, bio, tags) = (
@@ -567,7 +569,10 @@ pub fn local_model(
         has_avatar: avatar.is_some(),
         public_key_pem: public_key_pem.to_string(),
         room_id,
-        links: vec![],
+        links: crate::profiles::parse_stored_links(links.as_deref().unwrap_or("[]"))
+            .into_iter()
+            .map(|l| (l.name, l.url))
+            .collect(),
     }))
 }
 

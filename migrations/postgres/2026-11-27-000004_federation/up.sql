@@ -124,3 +124,5 @@ ALTER TABLE profiles ADD COLUMN federated_at TIMESTAMP;
 -- A deleted account keeps its row (and so its username: an actor URL is never reused by
 -- someone else); everything personal is gone.
 ALTER TABLE users ADD COLUMN deleted_at TIMESTAMP;
+-- Named links on a profile, as a JSON array of {"name", "url"} (federated as PropertyValue).
+ALTER TABLE profiles ADD COLUMN links TEXT NOT NULL DEFAULT '[]';

@@ -1,3 +1,4 @@
+ALTER TABLE profiles DROP COLUMN links;
 ALTER TABLE users DROP COLUMN deleted_at;
 ALTER TABLE profiles DROP COLUMN federated_at;
 ALTER TABLE rooms DROP COLUMN federated_status;

@@ -115,8 +115,23 @@ pub struct Profile {
     pub languages: Vec<String>,
     /// Path of the avatar image, absent when none was uploaded.
     pub avatar_url: Option<String>,
+    /// Links she shows on her profile (federated as `PropertyValue` fields).
+    pub links: Vec<ProfileLink>,
     pub room_id: i64,
     pub created_at: DateTime<Utc>,
+}
+
+/// A named link on a profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProfileLink {
+    /// 1 to 40 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 40))]
+    pub name: String,
+    /// An http or https URL, at most 300 characters.
+    #[cfg_attr(feature = "openapi", schema(max_length = 300))]
+    pub url: String,
 }
 
 /// A partial profile update by its owner; absent fields stay as they are.
@@ -134,6 +149,9 @@ pub struct ProfileUpdate {
     pub tags: Option<Vec<String>>,
     /// Up to 5 two- or three-letter lower-case language codes.
     pub languages: Option<Vec<String>>,
+    /// Up to 4 links; replaces the list.
+    #[cfg_attr(feature = "openapi", schema(max_items = 4))]
+    pub links: Option<Vec<ProfileLink>>,
 }
 
 /// Whether a room is listed and whether it is showing.

@@ -33,6 +33,7 @@ diesel::table! {
         avatar_mime -> Nullable<Text>,
         updated_at -> Timestamp,
         federated_at -> Nullable<Timestamp>,
+        links -> Text,
     }
 }
 

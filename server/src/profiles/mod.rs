@@ -130,6 +130,46 @@ type ProfileRow = (
     NaiveDateTime,
 );
 
+/// Profile links as stored (JSON); unreadable text reads as no links.
+pub fn parse_stored_links(s: &str) -> Vec<livestars_api::ProfileLink> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// Validate profile links; their JSON for storage.
+pub fn check_links(links: &[livestars_api::ProfileLink]) -> Result<String, ProfileError> {
+    if links.len() > 4 {
+        return Err(invalid("links", "at most 4 links"));
+    }
+    let mut clean = Vec::with_capacity(links.len());
+    for l in links {
+        let name = check_text("links", &l.name, 1, 40)?;
+        if name.contains(['\n', '\t']) {
+            return Err(invalid("links", "a link name is one line"));
+        }
+        let url = l.url.trim();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        let host_ok = url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+            .is_some_and(|h| !h.is_empty());
+        if !scheme_ok
+            || !host_ok
+            || url.len() > 300
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid(
+                "links",
+                "each url is an http(s) URL of at most 300 characters",
+            ));
+        }
+        clean.push(livestars_api::ProfileLink {
+            name,
+            url: url.to_string(),
+        });
+    }
+    serde_json::to_string(&clean).map_err(|e| invalid("links", e.to_string()))
+}
+
 /// The public profile of model `username`.
 pub fn get(conn: &mut DbConnection, username: &str) -> Result<Profile, ProfileError> {
     let row: Option<ProfileRow> = profiles::table
@@ -150,7 +190,13 @@ pub fn get(conn: &mut DbConnection, username: &str) -> Result<Profile, ProfileEr
         .optional()?;
     let (username, display_name, bio, tags, languages, avatar_mime, room_id, created_at) =
         row.ok_or(ProfileError::NotFound)?;
+    let links: String = profiles::table
+        .inner_join(users::table)
+        .filter(users::username.eq(&username))
+        .select(profiles::links)
+        .first(conn)?;
     Ok(Profile {
+        links: parse_stored_links(&links),
         avatar_url: avatar_mime.map(|_| format!("/api/profiles/{username}/avatar")),
         username,
         display_name,
@@ -201,8 +247,14 @@ pub fn update(
         .map(|t| parse_tags("tags", t))
         .transpose()?;
     let languages = upd.languages.as_deref().map(parse_languages).transpose()?;
+    let links = upd.links.as_deref().map(check_links).transpose()?;
 
     let target = profiles::table.find(owner);
+    if let Some(v) = links {
+        diesel::update(target)
+            .set(profiles::links.eq(v))
+            .execute(conn)?;
+    }
     if let Some(v) = display_name {
         diesel::update(target)
             .set(profiles::display_name.eq(v))

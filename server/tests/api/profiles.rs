@@ -9,6 +9,7 @@ both_backends!(
     invalid_update_changes_nothing,
     avatar_upload_and_serve,
     bad_avatars_are_refused,
+    profile_links_are_validated_and_federated,
 );
 
 const PNG: &[u8] =
@@ -180,4 +181,53 @@ async fn bad_avatars_are_refused(app: TestApp) {
     )
     .await;
     assert_eq!(profile(&app, "mia").await["avatar_url"], Value::Null);
+}
+
+async fn profile_links_are_validated_and_federated(app: TestApp) {
+    let (m, _) = app.model("lina").await;
+    assert_eq!(profile(&app, "lina").await["links"], json!([]));
+    let links = json!([
+        {"name": "Website", "url": "https://lina.example/"},
+        {"name": "Wishlist", "url": "https://shop.example/l?id=7&x=<b>"}
+    ]);
+    let r = app
+        .patch_json("/api/profiles/lina", &json!({ "links": links }), &m.token)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(profile(&app, "lina").await["links"], links);
+    for bad in [
+        json!([{"name": "", "url": "https://x.example"}]),
+        json!([{"name": "Site", "url": "javascript:alert(1)"}]),
+        json!([{"name": "Site", "url": "https://"}]),
+        json!([{"name": "two\nlines", "url": "https://x.example"}]),
+        json!([{"name": "Site", "url": format!("https://x.example/{}", "a".repeat(300))}]),
+        json!([{"name": "a", "url": "https://a.example"}, {"name": "b", "url": "https://b.example"},
+               {"name": "c", "url": "https://c.example"}, {"name": "d", "url": "https://d.example"},
+               {"name": "e", "url": "https://e.example"}]),
+    ] {
+        let r = app
+            .patch_json(
+                "/api/profiles/lina",
+                &json!({ "links": bad, "bio": "changed" }),
+                &m.token,
+            )
+            .await;
+        assert_error(r, 400, "invalid_field").await;
+    }
+    let p = profile(&app, "lina").await;
+    assert_eq!(p["links"], links, "refused updates change nothing");
+    assert_ne!(p["bio"], "changed");
+    // Her actor shows them as Mastodon-style PropertyValue fields, HTML-escaped, and the
+    // FEP-0ea0 payment link.
+    let actor: Value = app.get("/users/lina", None).await.json().await.unwrap();
+    let att = actor["attachment"].as_array().unwrap();
+    assert_eq!(att[0]["type"], "PropertyValue");
+    assert_eq!(att[0]["name"], "Website");
+    assert!(att[0]["value"]
+        .as_str()
+        .unwrap()
+        .contains("href=\"https://lina.example/\""));
+    let v = att[1]["value"].as_str().unwrap();
+    assert!(v.contains("&amp;x=&lt;b&gt;") && !v.contains("<b>"), "{v}");
+    assert_eq!(att[2]["rel"], "payment");
 }
