@@ -64,6 +64,11 @@ pub fn actor_url(base: &str, username: &str) -> String {
     format!("{base}/users/{username}")
 }
 
+/// A model's channel: the `Group` PeerTube needs a video to be attributed to.
+pub fn channel_url(base: &str, username: &str) -> String {
+    format!("{base}/users/{username}/channel")
+}
+
 pub fn room_url(base: &str, room_id: i64) -> String {
     format!("{base}/rooms/{room_id}")
 }
@@ -150,6 +155,39 @@ fn hashtag(base: &str, tag: &str) -> Value {
     json!({"type": "Hashtag", "name": format!("#{tag}"), "href": format!("{base}/tags/{tag}")})
 }
 
+/// A model's channel as a PeerTube-style `Group`, owned by her `Person`; it shares her inbox.
+pub fn channel(m: &LocalModel, channel_public_key_pem: &str) -> Value {
+    let actor = m.actor_id();
+    let id = channel_url(&m.base, &m.username);
+    let mut doc = json!({
+        "@context": context(),
+        "id": id,
+        "type": "Group",
+        "preferredUsername": format!("{}_channel", m.username),
+        "name": format!("{} live", m.display_name),
+        "summary": format!("<p>{}</p>", escape_html(&m.summary)),
+        "url": format!("{}/@{}/live", m.base, m.username),
+        "inbox": format!("{actor}/inbox"),
+        "outbox": format!("{id}/outbox"),
+        "followers": format!("{actor}/followers"),
+        "endpoints": { "sharedInbox": format!("{}/inbox", m.base) },
+        "attributedTo": [{ "type": "Person", "id": actor }],
+        "publicKey": {
+            "id": format!("{id}#main-key"),
+            "owner": id,
+            "publicKeyPem": channel_public_key_pem,
+        },
+    });
+    if m.has_avatar {
+        doc["icon"] = json!({
+            "type": "Image",
+            "mediaType": "image/png",
+            "url": format!("{}/api/profiles/{}/avatar", m.base, m.username),
+        });
+    }
+    doc
+}
+
 /// The instance's own actor (FEP-2677): signs fetches, and later names the treasury.
 pub fn application(base: &str, domain: &str, name: &str, public_key_pem: &str) -> Value {
     let id = instance_actor_url(base);
@@ -215,7 +253,11 @@ pub fn video(r: &LocalRoom, state_override: Option<i64>) -> Value {
         "id": id,
         "type": "Video",
         "name": name,
-        "attributedTo": actor,
+        // PeerTube accepts a video only when a channel (Group) is among its authors.
+        "attributedTo": [
+            { "type": "Person", "id": actor },
+            { "type": "Group", "id": channel_url(&r.base, &r.username) }
+        ],
         "isLiveBroadcast": true,
         "state": state_override.unwrap_or_else(|| r.state()),
         "sensitive": true,

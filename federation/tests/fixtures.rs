@@ -209,8 +209,19 @@ fn our_video_is_a_peertube_live_and_reads_back() {
         assert_eq!(v["state"], state);
         assert_eq!(v["sensitive"], true);
         assert_eq!(v["url"][0]["mediaType"], "text/html");
-        assert_eq!(v["attributedTo"], "https://stars.example/users/anna");
+        assert_eq!(
+            v["attributedTo"][0]["id"],
+            "https://stars.example/users/anna"
+        );
+        assert_eq!(v["attributedTo"][1]["type"], "Group");
         let back: VideoJson = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            back.attributed(),
+            vec![
+                "https://stars.example/users/anna",
+                "https://stars.example/users/anna/channel"
+            ]
+        );
         assert_eq!(back.hashtags(), vec!["jazz", "piano"]);
         assert_eq!(back.viewers, Some(12));
     }
@@ -233,4 +244,21 @@ fn our_now_live_note_is_sensitive_with_link_and_hashtags() {
     assert!(content.contains("#<span>jazz</span>"), "{content}");
     assert_eq!(n["tag"][1]["name"], "#piano");
     assert_eq!(n["cc"][0], "https://stars.example/users/anna/followers");
+}
+
+#[test]
+fn our_channel_is_a_group_owned_by_her() {
+    let g = objects::channel(
+        &model(),
+        "-----BEGIN PUBLIC KEY-----\nY\n-----END PUBLIC KEY-----\n",
+    );
+    assert_eq!(g["type"], "Group");
+    assert_eq!(g["id"], "https://stars.example/users/anna/channel");
+    assert_eq!(
+        g["attributedTo"][0]["id"],
+        "https://stars.example/users/anna"
+    );
+    assert_eq!(g["publicKey"]["owner"], g["id"]);
+    let a = RemoteActor::from_document(serde_json::from_value(g).unwrap());
+    assert_eq!(a.handle(), "anna_channel@stars.example");
 }

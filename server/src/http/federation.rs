@@ -76,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_bytes: usize) {
         .service(web::resource("/users/{name}").route(web::get().to(actor)))
         .service(inbox("/users/{name}/inbox"))
         .service(web::resource("/users/{name}/outbox").route(web::get().to(outbox)))
+        .service(web::resource("/users/{name}/channel").route(web::get().to(channel)))
         .service(web::resource("/users/{name}/followers").route(web::get().to(followers)))
         .service(web::resource("/users/{name}/following").route(web::get().to(following)))
         .service(web::resource("/rooms/{id}").route(web::get().to(room)));
@@ -220,6 +221,25 @@ pub async fn actor(
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such actor"))?;
     Ok(ap(objects::person(&model)))
+}
+
+/// A model's channel (`Group`), for PeerTube.
+pub async fn channel(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let id = local_id(&state, &name).await?;
+    let (public, _) = store::keys(&state.db, &name).await?;
+    let (channel_key, _) = store::keys(&state.db, &format!("{name}/channel")).await?;
+    let base = state.fed.base.clone();
+    let model = state
+        .db
+        .read(move |c| store::local_model(c, &base, id, &public).map_err(DbError::from))
+        .await?
+        .filter(|m| m.room_id.is_some())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such channel"))?;
+    Ok(ap(objects::channel(&model, &channel_key)))
 }
 
 fn collection(id: String, total: i64) -> HttpResponse {

@@ -103,6 +103,19 @@ async fn webfinger_and_nodeinfo_describe_the_instance(app: TestApp) {
         (Some("Video"), Some(true))
     );
     assert_eq!(v["state"], 4, "an offline room is waiting");
+    assert_eq!(v["attributedTo"][1]["type"], "Group");
+    let channel = v["attributedTo"][1]["id"].as_str().unwrap();
+    let path = format!("/users/{}", channel.split("/users/").nth(1).unwrap());
+    let g: Value = app.get(&path, None).await.json().await.unwrap();
+    assert_eq!(
+        (g["type"].as_str(), g["id"].as_str()),
+        (Some("Group"), Some(channel))
+    );
+    assert_eq!(g["attributedTo"][0]["id"], p["id"]);
+    assert_ne!(
+        g["publicKey"]["publicKeyPem"],
+        p["publicKey"]["publicKeyPem"]
+    );
     let a: Value = app.get("/actor", None).await.json().await.unwrap();
     assert_eq!(a["type"], "Application");
 }
