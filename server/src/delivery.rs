@@ -51,7 +51,6 @@ struct Due {
     actor_name: String,
     activity_id: String,
     body: String,
-    created_at: NaiveDateTime,
 }
 
 fn chrono_of(d: Duration) -> chrono::Duration {
@@ -129,10 +128,43 @@ fn claim(
             actor_name,
             activity_id,
             body,
-            created_at,
         });
     }
     Ok(out)
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+enum Outcome {
+    /// 2xx.
+    Delivered,
+    /// 4xx other than 408/429: final.
+    Refused(u16),
+    /// Anything else: try again later.
+    Failed(String),
+}
+
+tokio::task_local! {
+    /// The HTTP status of the last response seen by [`RecordStatus`] in this task.
+    static ANSWER: std::cell::Cell<u16>;
+}
+
+/// Client middleware that notes each response's status for the delivery task that sent it (the
+/// federation library reports a final refusal as success, like a delivery).
+pub struct RecordStatus;
+
+#[livestars_federation::async_trait]
+impl reqwest_middleware::Middleware for RecordStatus {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let r = next.run(req, extensions).await?;
+        let _ = ANSWER.try_with(|c| c.set(r.status().as_u16()));
+        Ok(r)
+    }
 }
 
 /// Record an attempt's outcome.
@@ -140,11 +172,23 @@ fn record(
     c: &mut crate::db::DbConnection,
     s: &DeliverySettings,
     due: &Due,
-    outcome: Result<(), String>,
+    outcome: Outcome,
 ) -> Result<(), diesel::result::Error> {
     let t = now();
     match outcome {
-        Ok(()) => {
+        Outcome::Refused(status) => {
+            diesel::update(deliveries::table.find(due.id))
+                .set((
+                    deliveries::state.eq("rejected"),
+                    deliveries::attempts.eq(due.attempts + 1),
+                    deliveries::last_error.eq(Some(format!("refused with HTTP {status}"))),
+                    deliveries::updated_at.eq(t),
+                ))
+                .execute(c)?;
+            // It answered: not failing, even if it does not want this activity.
+            mark_alive(c, &due.domain, false)?;
+        }
+        Outcome::Delivered => {
             diesel::update(deliveries::table.find(due.id))
                 .set((
                     deliveries::state.eq("delivered"),
@@ -155,7 +199,7 @@ fn record(
                 .execute(c)?;
             mark_alive(c, &due.domain, true)?;
         }
-        Err(e) => {
+        Outcome::Failed(e) => {
             let attempts = due.attempts + 1;
             let wait = backoff(attempts.max(1) as u32, s.max_backoff);
             let e: String = e.chars().take(500).collect();
@@ -186,9 +230,18 @@ fn record(
     Ok(())
 }
 
-/// Sign and send one delivery. `Ok` also for a permanent refusal (4xx other than 408/429):
-/// retrying cannot change it.
-async fn send(data: &FedData, s: &DeliverySettings, db: &Db, due: &Due) -> Result<(), String> {
+/// Sign and send one delivery.
+async fn send(data: &FedData, s: &DeliverySettings, db: &Db, due: &Due) -> Outcome {
+    match attempt(data, s, db, due).await {
+        Ok(status) if (200..300).contains(&status) => Outcome::Delivered,
+        Ok(status) if status != 0 => Outcome::Refused(status),
+        Ok(_) => Outcome::Failed("no HTTP status recorded".into()),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// One signed POST; the receiver's status when the library counts it as final.
+async fn attempt(data: &FedData, s: &DeliverySettings, db: &Db, due: &Due) -> Result<u16, String> {
     let (public, private) = keys(db, &due.actor_name)
         .await
         .map_err(|e| format!("keys: {e}"))?;
@@ -217,7 +270,12 @@ async fn send(data: &FedData, s: &DeliverySettings, db: &Db, due: &Due) -> Resul
     let Some(task) = tasks.first() else {
         return Err("the inbox URL is refused (scheme, private address or local)".into());
     };
-    task.sign_and_send(data).await.map_err(|e| e.to_string())
+    ANSWER
+        .scope(std::cell::Cell::new(0), async {
+            task.sign_and_send(data).await.map_err(|e| e.to_string())?;
+            Ok(ANSWER.with(|c| c.get()))
+        })
+        .await
 }
 
 /// Queue what changed in rooms and profiles since they were last federated.
@@ -279,10 +337,9 @@ pub async fn run(db: Db, data: FedData, s: DeliverySettings, notify: Arc<Notify>
                     return;
                 };
                 let outcome = send(&data, &s, &db, &d).await;
-                if let Err(e) = &outcome {
-                    tracing::debug!(activity = %d.activity_id, inbox = %d.inbox, error = %e, "delivery failed");
+                if !matches!(outcome, Outcome::Delivered) {
+                    tracing::debug!(activity = %d.activity_id, inbox = %d.inbox, ?outcome, "not delivered");
                 }
-                let _ = d.created_at;
                 let s2 = s.clone();
                 if let Err(e) = db
                     .write(move |c| record(c, &s2, &d, outcome).map_err(DbError::from))

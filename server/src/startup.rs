@@ -229,7 +229,11 @@ async fn federation(
         .domain(domain.clone())
         .app_data(federation_store::ctx(store))
         .debug(debug)
-        .client(client.clone().into())
+        .client(
+            reqwest_middleware::ClientBuilder::new(client.clone())
+                .with(crate::delivery::RecordStatus)
+                .build(),
+        )
         .http_fetch_limit(50)
         // rsa-sha256 over (request-target), host, date and digest: what Mastodon, Pleroma and
         // Misskey verify; the newer hs2019 form with (created) is not accepted everywhere.

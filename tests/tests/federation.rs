@@ -322,7 +322,7 @@ async fn three_instances_federate(backend: Backend) {
             .iter()
             .find(|i| i["domain"] == c.domain())?
             .clone();
-        (c_state["pending"] == 0).then_some(())
+        (c_state["pending"] == 0 && c_state["refused"].as_i64()? >= 1).then_some(())
     })
     .await;
     assert!(net.listed(&c, &anna_handle).await.is_none(), "C blocked B");

@@ -235,6 +235,7 @@ fn federation_shows_policy_and_delivery_state() {
             last_error: None,
             delivered: 1234,
             pending: 0,
+            refused: 2,
         },
         InstanceDelivery {
             domain: "gone.example".into(),
@@ -244,6 +245,7 @@ fn federation_shows_policy_and_delivery_state() {
             last_error: Some("connection refused".into()),
             delivered: 0,
             pending: 17,
+            refused: 0,
         },
     ];
     a.instance_sel = 1;

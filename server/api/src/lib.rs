@@ -362,8 +362,12 @@ pub struct InstanceDelivery {
     pub failing_since: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Deliveries it answered with 2xx.
     pub delivered: i32,
+    /// Deliveries queued and not yet done.
     pub pending: i64,
+    /// Deliveries it refused for good (4xx other than 408/429).
+    pub refused: i64,
 }
 
 /// Instance health and identity.

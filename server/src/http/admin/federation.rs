@@ -152,6 +152,11 @@ pub async fn instances_list(
                     .filter(deliveries::state.eq("pending"))
                     .count()
                     .get_result(c)?;
+                let refused: i64 = deliveries::table
+                    .filter(deliveries::domain.eq(&domain))
+                    .filter(deliveries::state.eq("rejected"))
+                    .count()
+                    .get_result(c)?;
                 out.push(InstanceDelivery {
                     domain,
                     dead,
@@ -160,6 +165,7 @@ pub async fn instances_list(
                     last_error: error,
                     delivered,
                     pending,
+                    refused,
                 });
             }
             Ok::<_, DbError>(out)
