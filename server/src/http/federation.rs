@@ -326,7 +326,9 @@ pub async fn inbox(
 ) -> Result<HttpResponse, ApiError> {
     let result = receive(req, body, &state).await;
     if let Err(e) = &result {
-        tracing::info!(status = %e.status, code = e.code, message = %e.message, "inbound activity refused");
+        // Bounded: a message may quote a fetched remote document.
+        let message: String = e.message.chars().take(300).collect();
+        tracing::info!(status = %e.status, code = e.code, %message, "inbound activity refused");
     }
     result
 }
