@@ -50,6 +50,18 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The LIVE ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Verify the ledger's invariants (balances sum to zero, no user below zero, every balance
+    /// equals its transfers); print the findings; exit 1 on any violation.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +158,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "new uploads are encrypted to it; re-wrap existing documents from the console"
             );
             Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::Check,
+        } => {
+            let report = tokio::task::spawn_blocking(move || {
+                let db = open_db(&config)?;
+                db.write_blocking(|conn| {
+                    crate::ledger::check(conn).map_err(|e| anyhow::anyhow!("{e}"))
+                })
+            })
+            .await??;
+            println!("accounts: {}", report.accounts);
+            println!("transfers: {}", report.transfers);
+            println!(
+                "sum of balances: {} LIVE ({} units)",
+                crate::ledger::format_amount(
+                    i64::try_from(report.sum_of_balances).unwrap_or(i64::MAX)
+                ),
+                report.sum_of_balances
+            );
+            for id in &report.negative_user_balances {
+                println!("account {id}: a user balance below zero");
+            }
+            for (id, balance, sum) in &report.mismatched {
+                println!("account {id}: balance {balance} units, transfers sum to {sum}");
+            }
+            if report.ok() {
+                println!("ledger check passed");
+                Ok(())
+            } else {
+                anyhow::bail!("ledger check failed")
+            }
         }
         Command::Serve { .. } => serve(config).await,
     }

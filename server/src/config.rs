@@ -63,6 +63,12 @@ pub struct Config {
     pub federation_per_instance: usize,
     /// Largest inbound activity in bytes (`LIVESTARS_FEDERATION_MAX_BYTES`).
     pub federation_max_bytes: usize,
+    /// The model's share of a tip in basis points, 7000 to 8000 (`LIVESTARS_TIP_MODEL_SHARE_BPS`).
+    pub tip_model_share_bps: u32,
+    /// Referral shares in basis points of a tip, tier 1 to 3, paid to the referrers of the
+    /// tipper and of the model from the instance's share (`LIVESTARS_REFERRAL_BPS`, e.g.
+    /// `200,100,50`).
+    pub referral_bps: Vec<u32>,
 }
 
 /// The ID-document retention policy, parsed from the two settings.
@@ -88,6 +94,8 @@ impl Default for Config {
             federation_max_backoff_secs: 3600,
             federation_per_instance: 4,
             federation_max_bytes: 256 * 1024,
+            tip_model_share_bps: 7500,
+            referral_bps: vec![200, 100, 50],
             max_json_bytes: 64 * 1024,
             max_avatar_bytes: 2 * 1024 * 1024,
             session_days: 30,
@@ -215,6 +223,16 @@ impl Config {
             "LIVESTARS_FEDERATION_MAX_BYTES" => {
                 self.federation_max_bytes = num("LIVESTARS_FEDERATION_MAX_BYTES", &value)?
             }
+            "LIVESTARS_TIP_MODEL_SHARE_BPS" => {
+                self.tip_model_share_bps = num("LIVESTARS_TIP_MODEL_SHARE_BPS", &value)?
+            }
+            "LIVESTARS_REFERRAL_BPS" => {
+                self.referral_bps = value
+                    .split(',')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| num("LIVESTARS_REFERRAL_BPS", p))
+                    .collect::<Result<_, _>>()?
+            }
             _ => {}
         }
         Ok(())
@@ -262,6 +280,20 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "federation_max_bytes",
                 message: "between 1 KiB and 16 MiB".into(),
+            });
+        }
+        if !(7000..=8000).contains(&self.tip_model_share_bps) {
+            return Err(ConfigError::Invalid {
+                key: "tip_model_share_bps",
+                message: "the model gets 70% to 80% of a tip: 7000 to 8000".into(),
+            });
+        }
+        let referral: u32 = self.referral_bps.iter().sum();
+        if self.referral_bps.len() > 3 || 2 * referral > 10_000 - self.tip_model_share_bps {
+            return Err(ConfigError::Invalid {
+                key: "referral_bps",
+                message: "at most 3 tiers; both chains together must fit in the instance's share"
+                    .into(),
             });
         }
         if self.workers > 256 {

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod federation_store;
 pub mod http;
 pub mod iddocs;
+pub mod ledger;
 pub mod moderation;
 pub mod profiles;
 pub mod rooms;

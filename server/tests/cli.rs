@@ -291,3 +291,36 @@ fn admin_add_verifier_registers_a_recipient_and_refuses_bad_ones() {
     assert!(!nobody.status.success());
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("no account named nobody"));
 }
+
+#[test]
+fn ledger_check_passes_on_a_sound_ledger_and_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| livestars(dir.path()).args(args).output().unwrap();
+    assert!(run(&["admin", "create", "--username", "vera"])
+        .status
+        .success());
+    // A deposit credited as the chain watcher does it: a balanced ledger.
+    let db_path = dir.path().join("data/livestars.db");
+    let db = livestars_server::db::open_sqlite(&db_path).unwrap();
+    db.write_blocking(|c| livestars_server::ledger::credit_deposit(c, 1, "0xabc", 0, 150_000_000))
+        .unwrap();
+    let out = run(&["ledger", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("sum of balances: 0 LIVE"), "{stdout}");
+    assert!(stdout.contains("ledger check passed"), "{stdout}");
+    // Someone edits a balance behind the ledger's back: the check fails and says where.
+    let mut conn = diesel::SqliteConnection::establish(db_path.to_str().unwrap()).unwrap();
+    diesel::sql_query("UPDATE ledger_accounts SET balance = balance + 1 WHERE kind = 'user'")
+        .execute(&mut conn)
+        .unwrap();
+    let out = run(&["ledger", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("sum of balances: 0.00000001 LIVE"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("transfers sum to 150000000"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ledger check failed"));
+}

@@ -64,6 +64,9 @@ pub struct SignUpRequest {
         schema(example = "correct horse battery", min_length = 8, max_length = 256)
     )]
     pub password: String,
+    /// The username whose referral link brought her here, if any.
+    #[serde(default)]
+    pub referrer: Option<String>,
 }
 
 /// Sign-in with username and password.
@@ -73,6 +76,62 @@ pub struct SignUpRequest {
 pub struct SignInRequest {
     pub username: String,
     pub password: String,
+}
+
+/// A tip to the model of a room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TipRequest {
+    /// LIVE as a decimal string, more than zero, at most 8 decimals (`"2.5"`).
+    #[cfg_attr(feature = "openapi", schema(example = "2.5", max_length = 40))]
+    pub amount: String,
+    /// Chosen by the client, 8 to 64 characters of `A-Z a-z 0-9 - _`; a retry with the same key
+    /// counts once.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 64))]
+    pub idempotency_key: String,
+}
+
+/// What a tip did. Amounts are decimal LIVE strings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TipReceipt {
+    pub id: i64,
+    pub room_id: i64,
+    pub model: String,
+    pub amount: String,
+    /// The amount in units of 1e-8 LIVE.
+    pub units: i64,
+    pub model_share: String,
+    pub referral_total: String,
+    pub instance_share: String,
+    /// The tipper's balance now.
+    pub balance: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One movement on an account, signed from the account's side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LedgerEntry {
+    pub id: i64,
+    /// `deposit`, `tip`, `tip_model`, `tip_referral`, …
+    pub kind: String,
+    pub reference: String,
+    pub amount: String,
+    pub units: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// The caller's LIVE balance and latest movements.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Wallet {
+    pub balance: String,
+    pub units: i64,
+    /// Her referral link: sign-up with `referrer` set to this username.
+    pub referral_code: String,
+    pub history: Vec<LedgerEntry>,
 }
 
 /// Deleting one's account is confirmed with its password.

@@ -361,3 +361,25 @@ pub fn delete_account(
     after.show_ended = true;
     Ok(after)
 }
+
+/// Record who referred `user_id` (sign-up through her referral link). An unknown, deleted or
+/// suspended referrer is refused, so a typo does not silently pay nobody.
+pub fn set_referrer(
+    conn: &mut DbConnection,
+    user_id: i64,
+    referrer: &str,
+) -> Result<(), AccountError> {
+    let id: Option<i64> = users::table
+        .filter(users::username.eq(referrer))
+        .filter(users::suspended_at.is_null())
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    let id = id.ok_or(AccountError::InvalidUsername(format!(
+        "referrer {referrer:?} is not an account here"
+    )))?;
+    diesel::update(users::table.find(user_id))
+        .set(users::referred_by.eq(Some(id)))
+        .execute(conn)?;
+    Ok(())
+}

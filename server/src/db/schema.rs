@@ -10,6 +10,54 @@ diesel::table! {
         created_at -> Timestamp,
         suspended_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
+        referred_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    ledger_accounts (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        kind -> Text,
+        balance -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ledger_transfers (id) {
+        id -> BigInt,
+        debit_account -> BigInt,
+        credit_account -> BigInt,
+        amount -> BigInt,
+        kind -> Text,
+        reference -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tips (id) {
+        id -> BigInt,
+        tipper_id -> BigInt,
+        model_id -> BigInt,
+        room_id -> BigInt,
+        amount -> BigInt,
+        model_share -> BigInt,
+        referral_total -> BigInt,
+        instance_share -> BigInt,
+        idempotency_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deposits (tx_hash, log_index) {
+        tx_hash -> Text,
+        log_index -> BigInt,
+        user_id -> BigInt,
+        amount -> BigInt,
+        created_at -> Timestamp,
     }
 }
 
@@ -266,6 +314,10 @@ diesel::joinable!(deliveries -> outbox (outbox_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    ledger_accounts,
+    ledger_transfers,
+    tips,
+    deposits,
     remote_actors,
     follows,
     followers,

@@ -88,6 +88,24 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::ledger::LedgerError> for ApiError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        use crate::ledger::LedgerError::*;
+        let msg = e.to_string();
+        match e {
+            InvalidAmount(_) => ApiError::bad_request("invalid_amount", msg),
+            Invalid(_) => ApiError::bad_request("invalid_field", msg),
+            InsufficientBalance => ApiError::new(StatusCode::CONFLICT, "insufficient_balance", msg),
+            RoomNotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            RoomOffline => ApiError::new(StatusCode::CONFLICT, "room_offline", msg),
+            SelfTip => ApiError::new(StatusCode::FORBIDDEN, "self_tip", msg),
+            KeyReused => ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", msg),
+            Overflow => ApiError::bad_request("invalid_amount", msg),
+            Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         use AccountError::*;

@@ -52,6 +52,8 @@ use super::{admin, api};
         admin::moderation::reports,
         admin::moderation::resolve,
         api::reports::file,
+        api::ledger::tip,
+        api::ledger::wallet,
         api::federation::lookup,
         api::federation::follow,
         api::federation::unfollow,
@@ -68,6 +70,7 @@ use super::{admin, api};
         (name = "rooms", description = "Rooms, shows and the ranked directory"),
         (name = "iddocs", description = "A model's age-encrypted ID document and verification"),
         (name = "admin", description = "The admin API used by the console"),
+        (name = "ledger", description = "LIVE balance, history and tips"),
         (name = "federation", description = "Finding and following models on other instances"),
     )
 )]

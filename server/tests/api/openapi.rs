@@ -50,6 +50,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/admin/reports"),
     ("post", "/api/admin/reports/{id}/resolve"),
     ("post", "/api/reports"),
+    ("post", "/api/rooms/{id}/tips"),
+    ("get", "/api/me/wallet"),
     ("get", "/api/federation/lookup"),
     ("post", "/api/federation/follows"),
     ("delete", "/api/federation/follows/{handle}"),

@@ -30,10 +30,15 @@ pub async fn sign_up(
     let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
         .await
         .map_err(ApiError::internal)??;
+    let referrer = body.referrer.clone();
     let user = state
         .db
         .write(move |conn| {
-            accounts::create_user(conn, &username, &hash, livestars_api::Role::Viewer)
+            let user = accounts::create_user(conn, &username, &hash, livestars_api::Role::Viewer)?;
+            if let Some(r) = referrer.filter(|r| !r.trim().is_empty()) {
+                accounts::set_referrer(conn, user.id, r.trim())?;
+            }
+            Ok::<_, AccountError>(user)
         })
         .await?;
     Ok(HttpResponse::Created().json(user.to_api()))

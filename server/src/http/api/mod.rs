@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod federation;
 pub mod iddocs;
+pub mod ledger;
 pub mod profiles;
 pub mod reports;
 pub mod rooms;
@@ -52,6 +53,8 @@ pub fn scope() -> actix_web::Scope {
         )
         .service(web::resource("/rooms/{id}/start").route(web::post().to(rooms::start)))
         .service(web::resource("/rooms/{id}/stop").route(web::post().to(rooms::stop)))
+        .service(web::resource("/rooms/{id}/tips").route(web::post().to(ledger::tip)))
+        .service(web::resource("/me/wallet").route(web::get().to(ledger::wallet)))
         .service(web::resource("/federation/lookup").route(web::get().to(federation::lookup)))
         .service(web::resource("/federation/follows").route(web::post().to(federation::follow)))
         .service(

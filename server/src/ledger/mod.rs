@@ -1,0 +1,587 @@
+//! The double-entry ledger: accounts, transfers, deposits credited once, tips split at once
+//! between the model, up to three referral tiers on each side, and the instance.
+//!
+//! Money is `i64` of one **unit = 1e-8 LIVE** ([`UNITS_PER_LIVE`]), with checked arithmetic.
+//! Every change of a balance is a transfer between two accounts with a kind and a reference,
+//! so the sum of all balances is zero at all times: the `chain` account holds the negative of
+//! what came in from the blockchain. A user's balance never goes below zero: the debit is a
+//! conditional update inside the transaction (and a CHECK constraint backs it).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use livestars_api::{LedgerEntry, TipReceipt};
+
+use crate::accounts::User;
+use crate::db::schema::{deposits, ledger_accounts, ledger_transfers, rooms, tips, users};
+use crate::db::{insert_or_skip, now, DbConnection, DbError};
+
+/// Units per LIVE: amounts are integers of 1e-8 LIVE.
+pub const UNITS_PER_LIVE: i64 = 100_000_000;
+const DECIMALS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{0}")]
+    InvalidAmount(String),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("the balance is too low for this amount")]
+    InsufficientBalance,
+    #[error("no such room")]
+    RoomNotFound,
+    #[error("the room is not showing: tips go to a running show")]
+    RoomOffline,
+    #[error("a model cannot tip herself")]
+    SelfTip,
+    #[error("this idempotency key was used for a different tip")]
+    KeyReused,
+    #[error("an amount overflowed")]
+    Overflow,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for LedgerError {
+    fn from(e: diesel::result::Error) -> Self {
+        LedgerError::Db(DbError::Query(e))
+    }
+}
+
+/// Parse a decimal LIVE amount (`"12"`, `"0.5"`, `"0.00000001"`) into units. Refuses negative,
+/// zero, more than 8 decimals, exponents, and anything that overflows.
+pub fn parse_amount(s: &str) -> Result<i64, LedgerError> {
+    let bad = |why: &str| LedgerError::InvalidAmount(format!("{s:?}: {why}"));
+    let s = s.trim();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return Err(bad("not a number"));
+    }
+    if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad("a positive decimal number of LIVE, like 1.5"));
+    }
+    if frac.len() > DECIMALS {
+        return Err(bad("at most 8 decimals (the unit is 0.00000001 LIVE)"));
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad("too large"))?
+    };
+    let frac_units: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<8}")
+            .parse()
+            .map_err(|_| bad("not a number"))?
+    };
+    let units = whole
+        .checked_mul(UNITS_PER_LIVE)
+        .and_then(|w| w.checked_add(frac_units))
+        .ok_or_else(|| bad("too large"))?;
+    if units <= 0 {
+        return Err(bad("must be more than zero"));
+    }
+    Ok(units)
+}
+
+/// Units as a decimal LIVE string without trailing zeros (`150000000` → `"1.5"`).
+pub fn format_amount(units: i64) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let u = units.unsigned_abs();
+    let per = UNITS_PER_LIVE as u64;
+    let (whole, frac) = (u / per, u % per);
+    if frac == 0 {
+        format!("{sign}{whole}")
+    } else {
+        let f = format!("{frac:08}");
+        format!("{sign}{whole}.{}", f.trim_end_matches('0'))
+    }
+}
+
+/// How a tip is split, from the instance's settings (validated at start: model 70–80%).
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub model_bps: u32,
+    /// Tier 1 to 3, applied to the tipper's and to the model's referrer chains alike.
+    pub referral_bps: Vec<u32>,
+}
+
+/// `amount × bps / 10000`, rounded down; the instance takes every remainder.
+fn share(amount: i64, bps: u32) -> Result<i64, LedgerError> {
+    let v = i128::from(amount) * i128::from(bps) / 10_000;
+    i64::try_from(v).map_err(|_| LedgerError::Overflow)
+}
+
+/// The ledger account of a system party.
+pub fn system_account(conn: &mut DbConnection, kind: &str) -> Result<i64, LedgerError> {
+    Ok(ledger_accounts::table
+        .filter(ledger_accounts::kind.eq(kind))
+        .filter(ledger_accounts::user_id.is_null())
+        .select(ledger_accounts::id)
+        .first(conn)?)
+}
+
+/// A user's ledger account, opened on first use.
+pub fn account_of(conn: &mut DbConnection, user_id: i64) -> Result<i64, LedgerError> {
+    let find = |conn: &mut DbConnection| {
+        ledger_accounts::table
+            .filter(ledger_accounts::user_id.eq(user_id))
+            .select(ledger_accounts::id)
+            .first::<i64>(conn)
+            .optional()
+    };
+    if let Some(id) = find(conn)? {
+        return Ok(id);
+    }
+    insert_or_skip(conn, |c| {
+        diesel::insert_into(ledger_accounts::table)
+            .values((
+                ledger_accounts::user_id.eq(Some(user_id)),
+                ledger_accounts::kind.eq("user"),
+                ledger_accounts::balance.eq(0i64),
+                ledger_accounts::created_at.eq(now()),
+            ))
+            .execute(c)
+    })?;
+    find(conn)?.ok_or(LedgerError::Invalid("the account could not be opened"))
+}
+
+/// Move `amount` from `debit` to `credit`. A user account is never taken below zero: the
+/// debit only happens when the balance covers it, else [`LedgerError::InsufficientBalance`].
+pub fn transfer(
+    conn: &mut DbConnection,
+    debit: i64,
+    credit: i64,
+    amount: i64,
+    kind: &str,
+    reference: &str,
+    at: NaiveDateTime,
+) -> Result<(), LedgerError> {
+    if amount <= 0 {
+        return Err(LedgerError::InvalidAmount(
+            "a transfer moves a positive amount".into(),
+        ));
+    }
+    let debited = diesel::update(
+        ledger_accounts::table.find(debit).filter(
+            ledger_accounts::kind
+                .ne("user")
+                .or(ledger_accounts::balance.ge(amount)),
+        ),
+    )
+    .set(ledger_accounts::balance.eq(ledger_accounts::balance - amount))
+    .execute(conn)?;
+    if debited == 0 {
+        return Err(LedgerError::InsufficientBalance);
+    }
+    diesel::update(ledger_accounts::table.find(credit))
+        .set(ledger_accounts::balance.eq(ledger_accounts::balance + amount))
+        .execute(conn)?;
+    diesel::insert_into(ledger_transfers::table)
+        .values((
+            ledger_transfers::debit_account.eq(debit),
+            ledger_transfers::credit_account.eq(credit),
+            ledger_transfers::amount.eq(amount),
+            ledger_transfers::kind.eq(kind),
+            ledger_transfers::reference.eq(reference),
+            ledger_transfers::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Credit a confirmed deposit to `user_id`, exactly once per (transaction hash, log index).
+/// Returns whether it was credited now (false: it already was).
+pub fn credit_deposit(
+    conn: &mut DbConnection,
+    user_id: i64,
+    tx_hash: &str,
+    log_index: i64,
+    amount: i64,
+) -> Result<bool, LedgerError> {
+    if amount <= 0 {
+        return Err(LedgerError::InvalidAmount("a deposit is positive".into()));
+    }
+    let t = now();
+    let fresh = insert_or_skip(conn, |c| {
+        diesel::insert_into(deposits::table)
+            .values((
+                deposits::tx_hash.eq(tx_hash),
+                deposits::log_index.eq(log_index),
+                deposits::user_id.eq(user_id),
+                deposits::amount.eq(amount),
+                deposits::created_at.eq(t),
+            ))
+            .execute(c)
+    })?;
+    if !fresh {
+        return Ok(false);
+    }
+    let chain = system_account(conn, "chain")?;
+    let account = account_of(conn, user_id)?;
+    transfer(
+        conn,
+        chain,
+        account,
+        amount,
+        "deposit",
+        &format!("{tx_hash}:{log_index}"),
+        t,
+    )?;
+    Ok(true)
+}
+
+/// Referrers of `user_id`, nearest first, at most `depth` (no loops: a chain stops at a repeat).
+pub fn referral_chain(
+    conn: &mut DbConnection,
+    user_id: i64,
+    depth: usize,
+) -> Result<Vec<i64>, LedgerError> {
+    let mut chain = Vec::new();
+    let mut current = user_id;
+    while chain.len() < depth {
+        let next: Option<i64> = users::table
+            .find(current)
+            .select(users::referred_by)
+            .first::<Option<i64>>(conn)
+            .optional()?
+            .flatten();
+        match next {
+            Some(r) if r != user_id && !chain.contains(&r) => {
+                chain.push(r);
+                current = r;
+            }
+            _ => break,
+        }
+    }
+    Ok(chain)
+}
+
+pub fn balance(conn: &mut DbConnection, user_id: i64) -> Result<i64, LedgerError> {
+    Ok(ledger_accounts::table
+        .filter(ledger_accounts::user_id.eq(user_id))
+        .select(ledger_accounts::balance)
+        .first::<i64>(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The latest transfers touching `user_id`'s account, newest first.
+pub fn history(
+    conn: &mut DbConnection,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<LedgerEntry>, LedgerError> {
+    let Some(account) = ledger_accounts::table
+        .filter(ledger_accounts::user_id.eq(user_id))
+        .select(ledger_accounts::id)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(vec![]);
+    };
+    let rows: Vec<(i64, i64, i64, i64, String, String, NaiveDateTime)> = ledger_transfers::table
+        .filter(
+            ledger_transfers::debit_account
+                .eq(account)
+                .or(ledger_transfers::credit_account.eq(account)),
+        )
+        .order(ledger_transfers::id.desc())
+        .limit(limit)
+        .select((
+            ledger_transfers::id,
+            ledger_transfers::debit_account,
+            ledger_transfers::credit_account,
+            ledger_transfers::amount,
+            ledger_transfers::kind,
+            ledger_transfers::reference,
+            ledger_transfers::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, debit, _, amount, kind, reference, at)| {
+            let signed = if debit == account { -amount } else { amount };
+            LedgerEntry {
+                id,
+                kind,
+                reference,
+                units: signed,
+                amount: format_amount(signed),
+                at: at.and_utc(),
+            }
+        })
+        .collect())
+}
+
+type TipRow = (i64, i64, i64, i64, i64, i64, i64, NaiveDateTime);
+
+fn receipt(
+    conn: &mut DbConnection,
+    row: TipRow,
+    tipper_id: i64,
+) -> Result<TipReceipt, LedgerError> {
+    let (id, model_id, room_id, amount, model_share, referral_total, instance_share, at) = row;
+    let model: String = users::table
+        .find(model_id)
+        .select(users::username)
+        .first(conn)?;
+    Ok(TipReceipt {
+        id,
+        room_id,
+        model,
+        amount: format_amount(amount),
+        units: amount,
+        model_share: format_amount(model_share),
+        referral_total: format_amount(referral_total),
+        instance_share: format_amount(instance_share),
+        balance: format_amount(balance(conn, tipper_id)?),
+        created_at: at.and_utc(),
+    })
+}
+
+/// Whether a tip request was new or a retry of one already made.
+pub enum Tipped {
+    Created(TipReceipt),
+    Replayed(TipReceipt),
+}
+
+/// Tip the model of `room_id`, in ONE transaction (the caller's): the tipper is debited; the
+/// model credited her share; each referrer up to three tiers up the tipper's and the model's
+/// chains credited its tier's share (from the instance's part, never the model's); the
+/// instance credited the rest. The same `key` from the same tipper counts once: a retry gets
+/// the first receipt; the key with another amount or room is refused.
+pub fn tip(
+    conn: &mut DbConnection,
+    split: &Split,
+    tipper: &User,
+    room_id: i64,
+    amount: i64,
+    key: &str,
+) -> Result<Tipped, LedgerError> {
+    if amount <= 0 {
+        return Err(LedgerError::InvalidAmount("a tip is positive".into()));
+    }
+    let existing: Option<TipRow> = tips::table
+        .filter(tips::tipper_id.eq(tipper.id))
+        .filter(tips::idempotency_key.eq(key))
+        .select((
+            tips::id,
+            tips::model_id,
+            tips::room_id,
+            tips::amount,
+            tips::model_share,
+            tips::referral_total,
+            tips::instance_share,
+            tips::created_at,
+        ))
+        .first(conn)
+        .optional()?;
+    if let Some(row) = existing {
+        if row.2 != room_id || row.3 != amount {
+            return Err(LedgerError::KeyReused);
+        }
+        return Ok(Tipped::Replayed(receipt(conn, row, tipper.id)?));
+    }
+    let room: Option<(i64, String)> = rooms::table
+        .find(room_id)
+        .select((rooms::user_id, rooms::status))
+        .first(conn)
+        .optional()?;
+    let (model_id, status) = room.ok_or(LedgerError::RoomNotFound)?;
+    if model_id == tipper.id {
+        return Err(LedgerError::SelfTip);
+    }
+    if status == "offline" {
+        return Err(LedgerError::RoomOffline);
+    }
+    let t = now();
+    let model_share = share(amount, split.model_bps)?;
+    let mut referral: Vec<(i64, i64)> = Vec::new();
+    for side in [tipper.id, model_id] {
+        for (tier, referrer) in referral_chain(conn, side, split.referral_bps.len())?
+            .into_iter()
+            .enumerate()
+        {
+            let s = share(amount, split.referral_bps[tier])?;
+            if s > 0 {
+                referral.push((referrer, s));
+            }
+        }
+    }
+    let referral_total = referral
+        .iter()
+        .try_fold(0i64, |acc, (_, s)| acc.checked_add(*s))
+        .ok_or(LedgerError::Overflow)?;
+    let instance_share = amount
+        .checked_sub(model_share)
+        .and_then(|r| r.checked_sub(referral_total))
+        .filter(|r| *r >= 0)
+        .ok_or(LedgerError::Overflow)?;
+    let id: i64 = diesel::insert_into(tips::table)
+        .values((
+            tips::tipper_id.eq(tipper.id),
+            tips::model_id.eq(model_id),
+            tips::room_id.eq(room_id),
+            tips::amount.eq(amount),
+            tips::model_share.eq(model_share),
+            tips::referral_total.eq(referral_total),
+            tips::instance_share.eq(instance_share),
+            tips::idempotency_key.eq(key),
+            tips::created_at.eq(t),
+        ))
+        .returning(tips::id)
+        .get_result(conn)
+        .map_err(|e| {
+            // The same key raced in from another request: that one counts.
+            if crate::db::is_unique_violation(&e) {
+                LedgerError::KeyReused
+            } else {
+                e.into()
+            }
+        })?;
+    let reference = format!("tip:{id}");
+    let from = account_of(conn, tipper.id)?;
+    let model_account = account_of(conn, model_id)?;
+    // The whole amount leaves the tipper first: one conditional debit decides "enough or not".
+    let instance = system_account(conn, "instance")?;
+    transfer(conn, from, instance, amount, "tip", &reference, t)?;
+    if model_share > 0 {
+        transfer(
+            conn,
+            instance,
+            model_account,
+            model_share,
+            "tip_model",
+            &reference,
+            t,
+        )?;
+    }
+    for (referrer, s) in referral {
+        let account = account_of(conn, referrer)?;
+        transfer(conn, instance, account, s, "tip_referral", &reference, t)?;
+    }
+    let row = (
+        id,
+        model_id,
+        room_id,
+        amount,
+        model_share,
+        referral_total,
+        instance_share,
+        t,
+    );
+    Ok(Tipped::Created(receipt(conn, row, tipper.id)?))
+}
+
+/// What `livestars ledger check` found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub accounts: i64,
+    pub transfers: i64,
+    pub sum_of_balances: i128,
+    pub negative_user_balances: Vec<i64>,
+    /// Accounts whose balance differs from the sum of their transfers: (account, balance, sum).
+    pub mismatched: Vec<(i64, i64, i128)>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.sum_of_balances == 0
+            && self.negative_user_balances.is_empty()
+            && self.mismatched.is_empty()
+    }
+}
+
+/// Verify the ledger's invariants: balances sum to zero, no user balance below zero, and every
+/// balance equals the transfers into it minus the transfers out of it.
+pub fn check(conn: &mut DbConnection) -> Result<CheckReport, LedgerError> {
+    // One snapshot for both reads while tips keep coming (the caller's transaction).
+    if matches!(conn, DbConnection::Postgres(_)) {
+        diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(conn)?;
+    }
+    let accounts: Vec<(i64, String, i64)> = ledger_accounts::table
+        .select((
+            ledger_accounts::id,
+            ledger_accounts::kind,
+            ledger_accounts::balance,
+        ))
+        .load(conn)?;
+    let transfers: Vec<(i64, i64, i64)> = ledger_transfers::table
+        .select((
+            ledger_transfers::debit_account,
+            ledger_transfers::credit_account,
+            ledger_transfers::amount,
+        ))
+        .load(conn)?;
+    let mut sums: std::collections::HashMap<i64, i128> = std::collections::HashMap::new();
+    for (debit, credit, amount) in &transfers {
+        *sums.entry(*debit).or_default() -= i128::from(*amount);
+        *sums.entry(*credit).or_default() += i128::from(*amount);
+    }
+    let mut report = CheckReport {
+        accounts: accounts.len() as i64,
+        transfers: transfers.len() as i64,
+        ..CheckReport::default()
+    };
+    for (id, kind, balance) in accounts {
+        report.sum_of_balances += i128::from(balance);
+        if kind == "user" && balance < 0 {
+            report.negative_user_balances.push(id);
+        }
+        let sum = sums.get(&id).copied().unwrap_or(0);
+        if sum != i128::from(balance) {
+            report.mismatched.push((id, balance, sum));
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_exactly_and_refuse_the_rest() {
+        assert_eq!(parse_amount("1").unwrap(), 100_000_000);
+        assert_eq!(parse_amount("0.5").unwrap(), 50_000_000);
+        assert_eq!(parse_amount(".25").unwrap(), 25_000_000);
+        assert_eq!(parse_amount("0.00000001").unwrap(), 1);
+        assert_eq!(parse_amount("92233720368.54775807").unwrap(), i64::MAX);
+        for bad in [
+            "",
+            ".",
+            "0",
+            "0.0",
+            "-1",
+            "+1",
+            "1e3",
+            "0.000000001",
+            "1,5",
+            "abc",
+            " ",
+            "92233720368.54775808",
+            "99999999999999999999",
+        ] {
+            assert!(parse_amount(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn amounts_format_without_trailing_zeros() {
+        assert_eq!(format_amount(150_000_000), "1.5");
+        assert_eq!(format_amount(1), "0.00000001");
+        assert_eq!(format_amount(-250_000_000), "-2.5");
+        assert_eq!(format_amount(0), "0");
+        for u in [1, 7, 99_999_999, 100_000_000, 123_456_789_012, i64::MAX] {
+            assert_eq!(parse_amount(&format_amount(u)).unwrap(), u);
+        }
+    }
+
+    #[test]
+    fn shares_round_down_and_never_overflow() {
+        assert_eq!(share(3, 7500).unwrap(), 2);
+        assert_eq!(share(i64::MAX, 10_000).unwrap(), i64::MAX);
+        assert_eq!(share(1, 200).unwrap(), 0);
+    }
+}
