@@ -677,6 +677,21 @@ pub fn actor_by_ap_id(
         .and_then(actor_from_row))
 }
 
+/// A cached remote actor by handle (`name`, `host[:port]`).
+pub fn actor_by_handle(
+    c: &mut DbConnection,
+    name: &str,
+    domain: &str,
+) -> Result<Option<RemoteActor>, diesel::result::Error> {
+    Ok(remote_actors::table
+        .filter(remote_actors::username.eq(name))
+        .filter(remote_actors::domain.eq(domain))
+        .select(actor_columns!())
+        .first::<ActorRow>(c)
+        .optional()?
+        .and_then(actor_from_row))
+}
+
 pub fn save_actor(
     c: &mut DbConnection,
     a: &RemoteActor,
@@ -779,6 +794,57 @@ pub fn save_video(
     Ok(true)
 }
 
+/// The columns of a remote room the API shows.
+type RemoteRoomRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i32,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
+macro_rules! remote_room_columns {
+    () => {
+        (
+            remote_rooms::id,
+            remote_rooms::title,
+            remote_rooms::tags,
+            remote_rooms::languages,
+            remote_rooms::status,
+            remote_rooms::viewer_count,
+            remote_rooms::url,
+            remote_rooms::started_at,
+        )
+    };
+}
+
+/// A remote room as an API room: a negative id, `home` her instance.
+fn remote_api_room(
+    r: RemoteRoomRow,
+    handle: String,
+    display_name: String,
+    domain: String,
+) -> livestars_api::Room {
+    let (id, title, tags, langs, status, viewers, url, started) = r;
+    livestars_api::Room {
+        id: -id,
+        model: handle,
+        display_name,
+        title,
+        tags: split_list(&tags),
+        languages: split_list(&langs),
+        status: crate::rooms::parse_status(&status),
+        viewer_count: viewers,
+        guest_count: 0,
+        started_at: started.map(|s| s.and_utc()),
+        home: Some(domain),
+        url,
+    }
+}
+
 /// Federated rooms of `status` whose models someone here follows, as directory records.
 pub fn followed_remote_rooms(
     c: &mut DbConnection,
@@ -791,56 +857,25 @@ pub fn followed_remote_rooms(
     if followed.is_empty() {
         return Ok(vec![]);
     }
-    type Row = (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        Option<String>,
-        Option<NaiveDateTime>,
-        String,
-    );
-    let rows: Vec<Row> = remote_rooms::table
+    let rows: Vec<(RemoteRoomRow, (String, String, String))> = remote_rooms::table
         .inner_join(remote_actors::table)
         .filter(remote_rooms::status.eq(status))
         .filter(remote_rooms::remote_actor_id.eq_any(&followed))
         .select((
-            remote_rooms::id,
-            remote_actors::username,
-            remote_actors::display_name,
-            remote_rooms::title,
-            remote_rooms::tags,
-            remote_rooms::languages,
-            remote_rooms::viewer_count,
-            remote_rooms::url,
-            remote_rooms::started_at,
-            remote_actors::domain,
+            remote_room_columns!(),
+            (
+                remote_actors::username,
+                remote_actors::display_name,
+                remote_actors::domain,
+            ),
         ))
         .load(c)?;
     Ok(rows
         .into_iter()
         .map(
-            |(id, username, display, title, tags, langs, viewers, url, started, domain)| {
-                crate::rooms::RoomRecord {
-                    room: livestars_api::Room {
-                        id: -id,
-                        model: format!("{username}@{domain}"),
-                        display_name: display,
-                        title,
-                        tags: split_list(&tags),
-                        languages: split_list(&langs),
-                        status: crate::rooms::parse_status(status),
-                        viewer_count: viewers,
-                        guest_count: 0,
-                        started_at: started.map(|s| s.and_utc()),
-                        home: Some(domain),
-                        url,
-                    },
-                    account_created_at: None,
-                }
+            |(room, (username, display, domain))| crate::rooms::RoomRecord {
+                room: remote_api_room(room, format!("{username}@{domain}"), display, domain),
+                account_created_at: None,
             },
         )
         .collect())
@@ -851,46 +886,19 @@ pub fn remote_room_of(
     c: &mut DbConnection,
     actor: &RemoteActor,
 ) -> Result<Option<livestars_api::Room>, diesel::result::Error> {
-    type Row = (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        Option<String>,
-        Option<NaiveDateTime>,
-    );
-    let row: Option<Row> = remote_rooms::table
+    let row: Option<RemoteRoomRow> = remote_rooms::table
         .filter(remote_rooms::remote_actor_id.eq(actor.id))
-        .select((
-            remote_rooms::id,
-            remote_rooms::title,
-            remote_rooms::tags,
-            remote_rooms::languages,
-            remote_rooms::status,
-            remote_rooms::viewer_count,
-            remote_rooms::url,
-            remote_rooms::started_at,
-        ))
+        .select(remote_room_columns!())
         .first(c)
         .optional()?;
-    Ok(row.map(
-        |(id, title, tags, langs, status, viewers, url, started)| livestars_api::Room {
-            id: -id,
-            model: actor.handle(),
-            display_name: actor.display_name.clone(),
-            title,
-            tags: split_list(&tags),
-            languages: split_list(&langs),
-            status: crate::rooms::parse_status(&status),
-            viewer_count: viewers,
-            guest_count: 0,
-            started_at: started.map(|s| s.and_utc()),
-            home: Some(actor.domain.clone()),
-            url,
-        },
-    ))
+    Ok(row.map(|r| {
+        remote_api_room(
+            r,
+            actor.handle(),
+            actor.display_name.clone(),
+            actor.domain.clone(),
+        )
+    }))
 }
 
 /// A local user's follow of a remote actor: (activity id, state).

@@ -37,6 +37,31 @@ impl Net {
         livestars_e2e::verified_model(&self.http, &i.url, admin, name).await
     }
 
+    /// Start the show of `room` on `i` as its model.
+    async fn go_live(&self, i: &Instance, token: &str, room: i64) {
+        let r = self
+            .post(
+                format!("{}/api/rooms/{room}/start", i.url),
+                json!({"status": "live"}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "start of room {room}");
+    }
+
+    /// Change the title of `room` on `i` as its model.
+    async fn retitle(&self, i: &Instance, token: &str, room: i64, title: &str) {
+        let r = self
+            .http
+            .patch(format!("{}/api/rooms/{room}", i.url))
+            .bearer_auth(token)
+            .json(&json!({ "title": title }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "title of room {room}");
+    }
+
     async fn rooms_all(&self, i: &Instance) -> Vec<Value> {
         let (s, v) = self
             .send(self.http.get(format!("{}/api/rooms?scope=all", i.url)))
@@ -173,14 +198,7 @@ async fn three_instances_federate(backend: Backend) {
     assert_eq!(followers["totalItems"], 2);
 
     // She goes live on B: A and C list her room, marked with its home instance.
-    let r = net
-        .post(
-            format!("{}/api/rooms/{room}/start", b.url),
-            json!({"status": "live"}),
-            Some(&anna),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    net.go_live(&b, &anna, room).await;
     for inst in [&a, &c] {
         let listed = eventually("her live room on A and C", 15, || async {
             net.listed(inst, &anna_handle).await
@@ -195,15 +213,8 @@ async fn three_instances_federate(backend: Backend) {
         assert!(listed["score"].as_f64().unwrap() > 0.0, "ranked: {listed}");
     }
     // A's own live room sits in the same ranked list.
-    let admin_a_model = net.verified_model(&a, &admin_a, "ada").await;
-    let r = net
-        .post(
-            format!("{}/api/rooms/{}/start", a.url, admin_a_model.1),
-            json!({"status": "live"}),
-            Some(&admin_a_model.0),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    let (ada, ada_room) = net.verified_model(&a, &admin_a, "ada").await;
+    net.go_live(&a, &ada, ada_room).await;
     let rooms = net.rooms_all(&a).await;
     let homes: Vec<&Value> = rooms.iter().map(|r| &r["room"]["home"]).collect();
     assert!(
@@ -218,15 +229,7 @@ async fn three_instances_federate(backend: Backend) {
     );
 
     // Title change.
-    let r = net
-        .http
-        .patch(format!("{}/api/rooms/{room}", b.url))
-        .bearer_auth(&anna)
-        .json(&json!({"title": "Late night jazz"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    net.retitle(&b, &anna, room, "Late night jazz").await;
     for inst in [&a, &c] {
         eventually("the new title on A and C", 15, || async {
             let r = net.listed(inst, &anna_handle).await?;
@@ -296,14 +299,7 @@ async fn three_instances_federate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = net
-        .post(
-            format!("{}/api/rooms/{room}/start", b.url),
-            json!({"status": "live"}),
-            Some(&anna),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    net.go_live(&b, &anna, room).await;
     eventually("A sees her live again", 15, || async {
         net.listed(&a, &anna_handle).await
     })
@@ -347,15 +343,7 @@ async fn three_instances_federate(backend: Backend) {
     // restart, and it arrives.
     let mut a = a;
     a.kill();
-    let r = net
-        .http
-        .patch(format!("{}/api/rooms/{room}", b.url))
-        .bearer_auth(&anna)
-        .json(&json!({"title": "After the storm"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    net.retitle(&b, &anna, room, "After the storm").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     b.restart();
     a.restart();
@@ -395,15 +383,7 @@ async fn three_instances_federate(backend: Backend) {
         json!({"domain": b.domain(), "policy": "none"}),
     )
     .await;
-    let r = net
-        .http
-        .patch(format!("{}/api/rooms/{room}", b.url))
-        .bearer_auth(&anna)
-        .json(&json!({"title": "Last song"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    net.retitle(&b, &anna, room, "Last song").await;
     eventually("C lists her again once unblocked", 15, || async {
         let r = net.listed(&c, &anna_handle).await?;
         (r["room"]["title"] == "Last song").then_some(())
@@ -465,14 +445,7 @@ async fn dead_instances_are_skipped_until_they_answer() {
     let handle = format!("anna@{}", b.domain());
     let vic = net.sign_up(&a, "vic").await;
     assert_eq!(net.follow(&a, &vic, &handle).await.0, 200);
-    let r = net
-        .post(
-            format!("{}/api/rooms/{room}/start", b.url),
-            json!({"status": "live"}),
-            Some(&anna),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    net.go_live(&b, &anna, room).await;
     eventually("A lists her", 15, || async {
         net.listed(&a, &handle).await
     })
@@ -494,15 +467,7 @@ async fn dead_instances_are_skipped_until_they_answer() {
 
     a.kill();
     for title in ["One", "Two"] {
-        let r = net
-            .http
-            .patch(format!("{}/api/rooms/{room}", b.url))
-            .bearer_auth(&anna)
-            .json(&json!({ "title": title }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        net.retitle(&b, &anna, room, title).await;
     }
     let dead = eventually("B marks A dead", 20, || async {
         let s = instance_state().await?;

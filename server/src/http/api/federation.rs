@@ -276,21 +276,8 @@ pub async fn unfollow(
     let done = state
         .db
         .write(move |c| {
-            let found = {
-                use crate::db::schema::remote_actors;
-                use diesel::prelude::*;
-                remote_actors::table
-                    .filter(remote_actors::username.eq(&acct.name))
-                    .filter(remote_actors::domain.eq(&acct.host))
-                    .select(remote_actors::ap_id)
-                    .first::<String>(c)
-                    .optional()?
-            };
-            let Some(ap_id) = found else {
+            let Some(target) = store::actor_by_handle(c, &acct.name, &acct.host)? else {
                 return Ok::<_, DbError>(false);
-            };
-            let Some(target) = store::actor_by_ap_id(c, &ap_id)? else {
-                return Ok(false);
             };
             Ok(store::unfollow(c, &base, &mode, uid, &name, &target)?)
         })
