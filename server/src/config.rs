@@ -69,6 +69,44 @@ pub struct Config {
     /// tipper and of the model from the instance's share (`LIVESTARS_REFERRAL_BPS`, e.g.
     /// `200,100,50`).
     pub referral_bps: Vec<u32>,
+    /// JSON-RPC URL of an EVM node; empty turns deposits and payouts off (`LIVESTARS_CHAIN_RPC_URL`).
+    pub chain_rpc_url: String,
+    /// The chain id the node must report: 1 for Ethereum mainnet (`LIVESTARS_CHAIN_ID`).
+    pub chain_id: u64,
+    /// The LIVE token contract; empty on chain 1 means the mainnet LIVE token
+    /// `0x24A77c1F17C547105E14813e517be06b0040aa76` (`LIVESTARS_CHAIN_TOKEN`).
+    pub chain_token: String,
+    /// File holding the hot wallet's private key (hex); the hot wallet is the treasury that
+    /// receives deposits and sends payouts (`LIVESTARS_CHAIN_KEY_FILE`).
+    pub chain_key_file: PathBuf,
+    /// Watch-only treasury address when no key file is given: deposits, no payouts
+    /// (`LIVESTARS_CHAIN_TREASURY`).
+    pub chain_treasury: String,
+    /// Confirmations before a deposit is credited or a payout confirmed (`LIVESTARS_CHAIN_CONFIRMATIONS`).
+    pub chain_confirmations: u64,
+    /// Most blocks scanned per log query (`LIVESTARS_CHAIN_SCAN_BLOCKS`).
+    pub chain_scan_blocks: u64,
+    /// First block scanned on a new instance; unset: the head at first start (`LIVESTARS_CHAIN_START_BLOCK`).
+    pub chain_start_block: Option<u64>,
+    /// How often the watcher and the payout signer poll the node, in ms (`LIVESTARS_CHAIN_POLL_MS`).
+    pub chain_poll_ms: u64,
+    /// Gas limit of a payout transfer (`LIVESTARS_PAYOUT_GAS_LIMIT`).
+    pub payout_gas_limit: u64,
+    /// A payout pending this long is replaced with fees raised by 12.5% (`LIVESTARS_PAYOUT_BUMP_AFTER_SECS`).
+    pub payout_bump_after_secs: u64,
+    /// Who pays the gas: `instance` (default) or `deducted` — then `payout_fee` is shown and
+    /// charged on top of the amount (`LIVESTARS_PAYOUT_GAS`).
+    pub payout_gas: String,
+    /// The fee in LIVE charged per payout under `deducted` (`LIVESTARS_PAYOUT_FEE`).
+    pub payout_fee: String,
+    /// A fixed USD price of one LIVE, e.g. `0.05` (`LIVESTARS_USD_RATE`).
+    pub usd_rate: String,
+    /// Or an HTTP JSON endpoint with the price (`LIVESTARS_USD_RATE_URL`) …
+    pub usd_rate_url: String,
+    /// … and the JSON pointer of the price in its answer, e.g. `/live/usd` (`LIVESTARS_USD_RATE_FIELD`).
+    pub usd_rate_field: String,
+    /// Seconds a fetched rate is reused (`LIVESTARS_USD_RATE_CACHE_SECS`).
+    pub usd_rate_cache_secs: u64,
 }
 
 /// The ID-document retention policy, parsed from the two settings.
@@ -96,6 +134,23 @@ impl Default for Config {
             federation_max_bytes: 256 * 1024,
             tip_model_share_bps: 7500,
             referral_bps: vec![200, 100, 50],
+            chain_rpc_url: String::new(),
+            chain_id: 1,
+            chain_token: String::new(),
+            chain_key_file: PathBuf::new(),
+            chain_treasury: String::new(),
+            chain_confirmations: 12,
+            chain_scan_blocks: 500,
+            chain_start_block: None,
+            chain_poll_ms: 2000,
+            payout_gas_limit: 100_000,
+            payout_bump_after_secs: 120,
+            payout_gas: "instance".into(),
+            payout_fee: "0".into(),
+            usd_rate: String::new(),
+            usd_rate_url: String::new(),
+            usd_rate_field: "/usd".into(),
+            usd_rate_cache_secs: 60,
             max_json_bytes: 64 * 1024,
             max_avatar_bytes: 2 * 1024 * 1024,
             session_days: 30,
@@ -233,9 +288,110 @@ impl Config {
                     .map(|p| num("LIVESTARS_REFERRAL_BPS", p))
                     .collect::<Result<_, _>>()?
             }
+            "LIVESTARS_CHAIN_RPC_URL" => self.chain_rpc_url = value,
+            "LIVESTARS_CHAIN_ID" => self.chain_id = num("LIVESTARS_CHAIN_ID", &value)?,
+            "LIVESTARS_CHAIN_TOKEN" => self.chain_token = value,
+            "LIVESTARS_CHAIN_KEY_FILE" => self.chain_key_file = PathBuf::from(value),
+            "LIVESTARS_CHAIN_TREASURY" => self.chain_treasury = value,
+            "LIVESTARS_CHAIN_CONFIRMATIONS" => {
+                self.chain_confirmations = num("LIVESTARS_CHAIN_CONFIRMATIONS", &value)?
+            }
+            "LIVESTARS_CHAIN_SCAN_BLOCKS" => {
+                self.chain_scan_blocks = num("LIVESTARS_CHAIN_SCAN_BLOCKS", &value)?
+            }
+            "LIVESTARS_CHAIN_START_BLOCK" => {
+                self.chain_start_block = if value.trim().is_empty() {
+                    None
+                } else {
+                    Some(num("LIVESTARS_CHAIN_START_BLOCK", &value)?)
+                }
+            }
+            "LIVESTARS_CHAIN_POLL_MS" => {
+                self.chain_poll_ms = num("LIVESTARS_CHAIN_POLL_MS", &value)?
+            }
+            "LIVESTARS_PAYOUT_GAS_LIMIT" => {
+                self.payout_gas_limit = num("LIVESTARS_PAYOUT_GAS_LIMIT", &value)?
+            }
+            "LIVESTARS_PAYOUT_BUMP_AFTER_SECS" => {
+                self.payout_bump_after_secs = num("LIVESTARS_PAYOUT_BUMP_AFTER_SECS", &value)?
+            }
+            "LIVESTARS_PAYOUT_GAS" => self.payout_gas = value,
+            "LIVESTARS_PAYOUT_FEE" => self.payout_fee = value,
+            "LIVESTARS_USD_RATE" => self.usd_rate = value,
+            "LIVESTARS_USD_RATE_URL" => self.usd_rate_url = value,
+            "LIVESTARS_USD_RATE_FIELD" => self.usd_rate_field = value,
+            "LIVESTARS_USD_RATE_CACHE_SECS" => {
+                self.usd_rate_cache_secs = num("LIVESTARS_USD_RATE_CACHE_SECS", &value)?
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// The token contract: the configured one, or the mainnet LIVE token on chain 1.
+    pub fn token_address(&self) -> Result<crate::settlement::Addr, ConfigError> {
+        let text = if self.chain_token.trim().is_empty() && self.chain_id == 1 {
+            crate::settlement::MAINNET_LIVE_TOKEN
+        } else {
+            self.chain_token.trim()
+        };
+        text.parse().map_err(
+            |e: crate::settlement::SettlementError| ConfigError::Invalid {
+                key: "chain_token",
+                message: e.to_string(),
+            },
+        )
+    }
+
+    /// The payout fee in ledger units (0 when the instance pays the gas).
+    pub fn payout_fee_units(&self) -> Result<i64, ConfigError> {
+        if self.payout_gas == "instance" {
+            return Ok(0);
+        }
+        let fee = self.payout_fee.trim();
+        if fee.chars().all(|c| c == '0' || c == '.') {
+            return Ok(0);
+        }
+        crate::ledger::parse_amount(fee).map_err(|e| ConfigError::Invalid {
+            key: "payout_fee",
+            message: e.to_string(),
+        })
+    }
+
+    /// The USD rate source.
+    pub fn price_source(&self) -> Result<crate::settlement::prices::Source, ConfigError> {
+        use crate::settlement::prices::{Rate, Source};
+        match (self.usd_rate.trim(), self.usd_rate_url.trim()) {
+            ("", "") => Ok(Source::None),
+            (r, "") => Rate::parse(r)
+                .map(Source::Fixed)
+                .ok_or(ConfigError::Invalid {
+                    key: "usd_rate",
+                    message: format!("{r:?} is not a price like 0.05"),
+                }),
+            ("", url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid {
+                        key: "usd_rate_url",
+                        message: "must start with http:// or https://".into(),
+                    });
+                }
+                if !self.usd_rate_field.starts_with('/') {
+                    return Err(ConfigError::Invalid {
+                        key: "usd_rate_field",
+                        message: "a JSON pointer like /live/usd".into(),
+                    });
+                }
+                Ok(Source::Http {
+                    url: url.to_string(),
+                    field: self.usd_rate_field.clone(),
+                })
+            }
+            _ => Err(ConfigError::Invalid {
+                key: "usd_rate",
+                message: "set usd_rate or usd_rate_url, not both".into(),
+            }),
+        }
     }
 
     /// Check every value; the first problem found is returned with its key.
@@ -295,6 +451,35 @@ impl Config {
                 message: "at most 3 tiers; both chains together must fit in the instance's share"
                     .into(),
             });
+        }
+        if !["instance", "deducted"].contains(&self.payout_gas.as_str()) {
+            return Err(ConfigError::Invalid {
+                key: "payout_gas",
+                message: format!("{:?} must be instance or deducted", self.payout_gas),
+            });
+        }
+        self.payout_fee_units()?;
+        self.price_source()?;
+        if !self.chain_rpc_url.is_empty() {
+            self.token_address()?;
+            if !(1..=1000).contains(&self.chain_confirmations) {
+                return Err(ConfigError::Invalid {
+                    key: "chain_confirmations",
+                    message: "between 1 and 1000".into(),
+                });
+            }
+            if !(1..=10_000).contains(&self.chain_scan_blocks) {
+                return Err(ConfigError::Invalid {
+                    key: "chain_scan_blocks",
+                    message: "between 1 and 10000".into(),
+                });
+            }
+            if self.chain_key_file.as_os_str().is_empty() && self.chain_treasury.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "chain_key_file",
+                    message: "the hot wallet's key file (or chain_treasury for watch-only)".into(),
+                });
+            }
         }
         if self.workers > 256 {
             return Err(ConfigError::Invalid {

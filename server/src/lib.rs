@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod moderation;
 pub mod profiles;
 pub mod rooms;
+pub mod settlement;
 pub mod startup;
 
 pub use config::Config;

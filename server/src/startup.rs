@@ -32,6 +32,8 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error("federation: {0}")]
     Federation(String),
+    #[error("settlement: {0}")]
+    Settlement(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -47,6 +49,7 @@ pub struct Application {
     data_dir: std::path::PathBuf,
     fed: Arc<Fed>,
     delivery: DeliverySettings,
+    settle: Arc<crate::settlement::Service>,
 }
 
 /// How often housekeeping runs (retention shredding, expired verifications, orphaned files).
@@ -101,12 +104,19 @@ impl Application {
             per_instance: config.federation_per_instance,
             lease: Duration::from_secs(30),
         };
+        let settle = Arc::new(
+            crate::settlement::Service::start(&config)
+                .await
+                .map_err(|e| StartError::Settlement(e.to_string()))?,
+        );
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
             directory: directory.clone(),
             fed: fed.clone(),
             openapi_json: http::openapi::render().into(),
+            settle: settle.clone(),
+            events: Arc::new(crate::rooms::events::RoomEvents::default()),
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -133,6 +143,7 @@ impl Application {
             data_dir,
             fed,
             delivery,
+            settle,
         })
     }
 
@@ -173,9 +184,13 @@ impl Application {
             self.delivery.clone(),
             self.fed.notify.clone(),
         ));
+        let settlement = self.settle.spawn(&self.db);
         let result = self.server.await;
         housekeeping.abort();
         worker.abort();
+        for task in settlement {
+            task.abort();
+        }
         result
     }
 }

@@ -108,6 +108,9 @@ pub struct TipReceipt {
     /// The tipper's balance now.
     pub balance: String,
     pub created_at: DateTime<Utc>,
+    /// `amount` in USD at the instance's current rate; `null` without a rate.
+    #[serde(default)]
+    pub amount_usd: Option<String>,
 }
 
 /// One movement on an account, signed from the account's side.
@@ -121,6 +124,8 @@ pub struct LedgerEntry {
     pub amount: String,
     pub units: i64,
     pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub amount_usd: Option<String>,
 }
 
 /// The caller's LIVE balance and latest movements.
@@ -132,6 +137,151 @@ pub struct Wallet {
     /// Her referral link: sign-up with `referrer` set to this username.
     pub referral_code: String,
     pub history: Vec<LedgerEntry>,
+    #[serde(default)]
+    pub balance_usd: Option<String>,
+    /// The bound address payouts go to, if any.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// How this instance settles in LIVE: where to deposit, what a payout costs, the USD rate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SettlementInfo {
+    /// Deposits are watched (a chain node is configured).
+    pub deposits: bool,
+    /// Payouts can be sent (the hot wallet's key is loaded).
+    pub payouts: bool,
+    pub chain_id: u64,
+    /// The LIVE token contract.
+    pub token: Option<String>,
+    /// Send LIVE here from your bound address to deposit.
+    pub treasury: Option<String>,
+    pub decimals: Option<u8>,
+    /// Blocks before a deposit counts.
+    pub confirmations: u64,
+    /// The ledger's unit, in LIVE.
+    pub unit: String,
+    /// `instance` (the instance pays the gas) or `deducted` (`payout_fee` is charged).
+    pub payout_gas: String,
+    pub payout_fee: String,
+    pub payout_fee_usd: Option<String>,
+    /// USD per LIVE, `null` without a rate.
+    pub usd_rate: Option<String>,
+    /// `fixed`, `http` or `none`.
+    pub usd_source: String,
+}
+
+/// Ask for a message to sign with a wallet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// `0x` and 40 hex digits.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            example = "0x24a77c1f17c547105e14813e517be06b0040aa76",
+            max_length = 42
+        )
+    )]
+    pub address: String,
+    /// `bind` (to the signed-in account) or `sign_in`.
+    #[cfg_attr(feature = "openapi", schema(example = "bind", max_length = 10))]
+    pub purpose: String,
+}
+
+/// An EIP-4361 message to sign with EIP-191 `personal_sign`, valid once, for ten minutes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WalletChallenge {
+    pub nonce: String,
+    pub message: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A signed challenge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignedChallenge {
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    pub nonce: String,
+    /// 65 bytes as hex (`0x…`, 132 characters).
+    #[cfg_attr(feature = "openapi", schema(max_length = 140))]
+    pub signature: String,
+}
+
+/// An address bound to the caller's account, and the held deposits it claimed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WalletBinding {
+    pub address: String,
+    /// Deposits from this address that had waited unattributed, now credited.
+    pub claimed: Vec<String>,
+    pub claimed_amount: String,
+    pub balance: String,
+}
+
+/// A LIVE transfer into the treasury from the caller's bound address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Deposit {
+    pub tx_hash: String,
+    pub log_index: i64,
+    pub block_number: i64,
+    pub from: String,
+    pub amount: String,
+    pub amount_usd: Option<String>,
+    /// Token base units below the ledger's unit, kept with the deposit (not credited).
+    pub dust: String,
+    /// `pending` (waiting for confirmations), `credited`, `unattributed`, `dust`.
+    pub status: String,
+}
+
+/// Ask for a payout to the bound address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRequest {
+    /// LIVE, more than zero, at most 8 decimals. No minimum.
+    #[cfg_attr(feature = "openapi", schema(example = "0.5", max_length = 40))]
+    pub amount: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 64))]
+    pub idempotency_key: String,
+}
+
+/// A payout and where it is: `queued` → `signed` → `broadcast` → `confirmed`, or `failed`
+/// (money back on the balance, with the reason).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Payout {
+    pub id: i64,
+    pub to: String,
+    pub amount: String,
+    pub amount_usd: Option<String>,
+    /// The gas fee charged on top (`deducted` instances), else `0`.
+    pub fee: String,
+    pub status: String,
+    pub tx_hash: Option<String>,
+    pub nonce: Option<i64>,
+    pub block_number: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub broadcast_at: Option<DateTime<Utc>>,
+}
+
+/// Sent to a room's event stream when someone tips (for chat and toy levels).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TipEvent {
+    pub room_id: i64,
+    pub tip_id: i64,
+    pub tipper: String,
+    pub amount: String,
+    pub units: i64,
+    pub amount_usd: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// Deleting one's account is confirmed with its password.

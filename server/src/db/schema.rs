@@ -307,13 +307,107 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    wallets (user_id) {
+        user_id -> BigInt,
+        address -> Text,
+        bound_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    wallet_challenges (nonce) {
+        nonce -> Text,
+        address -> Text,
+        purpose -> Text,
+        message -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    chain_blocks (number) {
+        number -> BigInt,
+        hash -> Text,
+        parent_hash -> Text,
+        scanned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chain_deposits (tx_hash, log_index) {
+        tx_hash -> Text,
+        log_index -> BigInt,
+        block_number -> BigInt,
+        block_hash -> Text,
+        from_address -> Text,
+        value -> Text,
+        units -> BigInt,
+        dust -> Text,
+        status -> Text,
+        user_id -> Nullable<BigInt>,
+        seen_at -> Timestamp,
+        credited_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    signer_nonces (address) {
+        address -> Text,
+        next_nonce -> BigInt,
+    }
+}
+
+diesel::table! {
+    payouts (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        to_address -> Text,
+        units -> BigInt,
+        fee_units -> BigInt,
+        value -> Text,
+        status -> Text,
+        nonce -> Nullable<BigInt>,
+        tx_hash -> Nullable<Text>,
+        block_number -> Nullable<BigInt>,
+        reason -> Nullable<Text>,
+        idempotency_key -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        broadcast_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    payout_attempts (tx_hash) {
+        tx_hash -> Text,
+        payout_id -> BigInt,
+        nonce -> BigInt,
+        raw_tx -> Text,
+        max_fee_per_gas -> BigInt,
+        max_priority_fee_per_gas -> BigInt,
+        signed_at -> Timestamp,
+        broadcast_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(follows -> remote_actors (remote_actor_id));
 diesel::joinable!(followers -> remote_actors (remote_actor_id));
 diesel::joinable!(remote_rooms -> remote_actors (remote_actor_id));
 diesel::joinable!(deliveries -> outbox (outbox_id));
+diesel::joinable!(payout_attempts -> payouts (payout_id));
+diesel::joinable!(wallets -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    wallets,
+    wallet_challenges,
+    chain_blocks,
+    chain_deposits,
+    signer_nonces,
+    payouts,
+    payout_attempts,
     ledger_accounts,
     ledger_transfers,
     tips,

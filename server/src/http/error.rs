@@ -106,6 +106,29 @@ impl From<crate::ledger::LedgerError> for ApiError {
     }
 }
 
+impl From<crate::settlement::SettlementError> for ApiError {
+    fn from(e: crate::settlement::SettlementError) -> Self {
+        use crate::settlement::SettlementError::*;
+        let msg = e.to_string();
+        match e {
+            Invalid(_) => ApiError::bad_request("invalid_field", msg),
+            Disabled => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "settlement_disabled", msg),
+            UnknownChallenge => ApiError::new(StatusCode::NOT_FOUND, "unknown_challenge", msg),
+            ChallengeUsed => ApiError::new(StatusCode::CONFLICT, "challenge_used", msg),
+            ChallengeExpired => ApiError::new(StatusCode::GONE, "challenge_expired", msg),
+            BadSignature => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
+            WalletTaken => ApiError::new(StatusCode::CONFLICT, "wallet_taken", msg),
+            NoWallet => ApiError::new(StatusCode::CONFLICT, "no_wallet", msg),
+            PayoutNotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            KeyReused => ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", msg),
+            Suspended => ApiError::new(StatusCode::FORBIDDEN, "account_suspended", msg),
+            Ledger(e) => e.into(),
+            Db(e) => e.into(),
+            Chain(e) => ApiError::new(StatusCode::BAD_GATEWAY, "chain_unavailable", e.to_string()),
+        }
+    }
+}
+
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         use AccountError::*;

@@ -27,6 +27,8 @@ pub struct AppState {
     pub fed: Arc<federation::Fed>,
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: Arc<str>,
+    pub settle: Arc<crate::settlement::Service>,
+    pub events: Arc<crate::rooms::events::RoomEvents>,
 }
 
 /// Register every route, extractor configuration and middleware on an actix `App`.

@@ -54,6 +54,15 @@ use super::{admin, api};
         api::reports::file,
         api::ledger::tip,
         api::ledger::wallet,
+        api::settlement::info,
+        api::settlement::challenge,
+        api::settlement::bind,
+        api::settlement::wallet_sign_in,
+        api::settlement::deposits,
+        api::settlement::request_payout,
+        api::settlement::list_payouts,
+        api::settlement::get_payout,
+        api::settlement::room_events,
         api::federation::lookup,
         api::federation::follow,
         api::federation::unfollow,
@@ -71,6 +80,7 @@ use super::{admin, api};
         (name = "iddocs", description = "A model's age-encrypted ID document and verification"),
         (name = "admin", description = "The admin API used by the console"),
         (name = "ledger", description = "LIVE balance, history and tips"),
+        (name = "settlement", description = "Wallets, deposits, payouts and the USD rate"),
         (name = "federation", description = "Finding and following models on other instances"),
     )
 )]

@@ -309,6 +309,7 @@ pub fn history(
                 units: signed,
                 amount: format_amount(signed),
                 at: at.and_utc(),
+                amount_usd: None,
             }
         })
         .collect())
@@ -337,6 +338,7 @@ fn receipt(
         instance_share: format_amount(instance_share),
         balance: format_amount(balance(conn, tipper_id)?),
         created_at: at.and_utc(),
+        amount_usd: None,
     })
 }
 

@@ -5,6 +5,7 @@
 //! ([`ranking`]).
 
 pub mod directory;
+pub mod events;
 pub mod ranking;
 
 use chrono::NaiveDateTime;

@@ -79,6 +79,17 @@ pub async fn sign_in(
             )
         })
         .await?;
+    session_response(&state, HttpResponse::Ok(), &user, token, expires_at)
+}
+
+/// The answer to a successful sign-in: the token in the body and as an HttpOnly cookie.
+pub fn session_response(
+    state: &AppState,
+    mut builder: actix_web::HttpResponseBuilder,
+    user: &accounts::User,
+    token: String,
+    expires_at: Option<chrono::NaiveDateTime>,
+) -> Result<HttpResponse, ApiError> {
     let expires_at = expires_at
         .ok_or_else(|| ApiError::internal("session without expiry"))?
         .and_utc();
@@ -87,9 +98,11 @@ pub async fn sign_in(
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.public_base().starts_with("https://"))
-        .max_age(actix_web::cookie::time::Duration::days(i64::from(days)))
+        .max_age(actix_web::cookie::time::Duration::days(i64::from(
+            state.config.session_days,
+        )))
         .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(Session {
+    Ok(builder.cookie(cookie).json(Session {
         token,
         expires_at,
         account: user.to_api(),

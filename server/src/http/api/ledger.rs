@@ -1,7 +1,7 @@
 //! The caller's LIVE wallet and tipping.
 
 use actix_web::{web, HttpResponse};
-use livestars_api::{ErrorBody, TipReceipt, TipRequest, Wallet};
+use livestars_api::{ErrorBody, TipEvent, TipReceipt, TipRequest, Wallet};
 
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
@@ -12,6 +12,7 @@ use crate::ledger::{self, LedgerError, Split, Tipped};
 /// share (the instance's setting, 70–80%), referrers up to three tiers on both sides credited
 /// from the instance's share, the instance the rest. Only a running show (live or private) takes
 /// tips. A retry with the same idempotency key returns the first receipt (200) and moves nothing.
+/// The room's event stream (`GET /api/rooms/{id}/events`) gets a `tip` event.
 #[utoipa::path(post, path = "/api/rooms/{id}/tips", tag = "ledger",
     params(("id" = i64, Path, description = "Room id")),
     request_body = TipRequest, security(("bearer" = [])),
@@ -33,7 +34,42 @@ pub async fn tip(
 ) -> Result<HttpResponse, ApiError> {
     let room = id.into_inner();
     let amount = ledger::parse_amount(&body.amount)?;
-    let key = body.idempotency_key.trim().to_string();
+    let key = idempotency_key(&body.idempotency_key)?;
+    let split = Split {
+        model_bps: state.config.tip_model_share_bps,
+        referral_bps: state.config.referral_bps.clone(),
+    };
+    let user = current.user;
+    let tipper_name = user.username.clone();
+    let done = state
+        .db
+        .write(move |conn| ledger::tip(conn, &split, &user, room, amount, &key))
+        .await?;
+    let rate = state.settle.prices.rate().await;
+    Ok(match done {
+        Tipped::Created(mut r) => {
+            r.amount_usd = rate.map(|x| x.usd(r.units));
+            state.events.publish(TipEvent {
+                room_id: r.room_id,
+                tip_id: r.id,
+                tipper: tipper_name,
+                amount: r.amount.clone(),
+                units: r.units,
+                amount_usd: r.amount_usd.clone(),
+                at: r.created_at,
+            });
+            HttpResponse::Created().json(r)
+        }
+        Tipped::Replayed(mut r) => {
+            r.amount_usd = rate.map(|x| x.usd(r.units));
+            HttpResponse::Ok().json(r)
+        }
+    })
+}
+
+/// A client's idempotency key: 8 to 64 characters of `A-Z a-z 0-9 - _`.
+pub fn idempotency_key(raw: &str) -> Result<String, ApiError> {
+    let key = raw.trim();
     if !(8..=64).contains(&key.len())
         || !key
             .bytes()
@@ -43,19 +79,7 @@ pub async fn tip(
             LedgerError::Invalid("idempotency_key: 8 to 64 characters of A-Z a-z 0-9 - _").into(),
         );
     }
-    let split = Split {
-        model_bps: state.config.tip_model_share_bps,
-        referral_bps: state.config.referral_bps.clone(),
-    };
-    let user = current.user;
-    let done = state
-        .db
-        .write(move |conn| ledger::tip(conn, &split, &user, room, amount, &key))
-        .await?;
-    Ok(match done {
-        Tipped::Created(r) => HttpResponse::Created().json(r),
-        Tipped::Replayed(r) => HttpResponse::Ok().json(r),
-    })
+    Ok(key.to_string())
 }
 
 /// The caller's balance, referral code and latest 50 movements.
@@ -69,16 +93,26 @@ pub async fn wallet(
 ) -> Result<HttpResponse, ApiError> {
     let user = current.user;
     let id = user.id;
-    let (units, history) = state
+    let (units, mut history, address) = state
         .db
         .read(move |conn| {
-            Ok::<_, LedgerError>((ledger::balance(conn, id)?, ledger::history(conn, id, 50)?))
+            Ok::<_, crate::settlement::SettlementError>((
+                ledger::balance(conn, id)?,
+                ledger::history(conn, id, 50)?,
+                crate::settlement::wallets::bound_address(conn, id)?,
+            ))
         })
         .await?;
+    let rate = state.settle.prices.rate().await;
+    for e in &mut history {
+        e.amount_usd = rate.map(|r| r.usd(e.units));
+    }
     Ok(HttpResponse::Ok().json(Wallet {
         balance: ledger::format_amount(units),
         units,
         referral_code: user.username,
         history,
+        balance_usd: rate.map(|r| r.usd(units)),
+        address: address.map(|a| a.to_string()),
     }))
 }

@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod profiles;
 pub mod reports;
 pub mod rooms;
+pub mod settlement;
 
 use actix_web::{web, HttpResponse};
 use livestars_api::Health;
@@ -54,7 +55,21 @@ pub fn scope() -> actix_web::Scope {
         .service(web::resource("/rooms/{id}/start").route(web::post().to(rooms::start)))
         .service(web::resource("/rooms/{id}/stop").route(web::post().to(rooms::stop)))
         .service(web::resource("/rooms/{id}/tips").route(web::post().to(ledger::tip)))
+        .service(web::resource("/rooms/{id}/events").route(web::get().to(settlement::room_events)))
         .service(web::resource("/me/wallet").route(web::get().to(ledger::wallet)))
+        .service(web::resource("/me/wallet/address").route(web::put().to(settlement::bind)))
+        .service(web::resource("/settlement").route(web::get().to(settlement::info)))
+        .service(web::resource("/wallet/challenges").route(web::post().to(settlement::challenge)))
+        .service(
+            web::resource("/wallet/sessions").route(web::post().to(settlement::wallet_sign_in)),
+        )
+        .service(web::resource("/me/deposits").route(web::get().to(settlement::deposits)))
+        .service(
+            web::resource("/me/payouts")
+                .route(web::get().to(settlement::list_payouts))
+                .route(web::post().to(settlement::request_payout)),
+        )
+        .service(web::resource("/me/payouts/{id}").route(web::get().to(settlement::get_payout)))
         .service(web::resource("/federation/lookup").route(web::get().to(federation::lookup)))
         .service(web::resource("/federation/follows").route(web::post().to(federation::follow)))
         .service(

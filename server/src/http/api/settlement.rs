@@ -1,0 +1,368 @@
+//! Settlement over HTTP: the instance's settlement facts, wallet challenges, binding and
+//! wallet sign-in, deposits, payouts, and a room's live event stream.
+
+use actix_web::{web, HttpResponse};
+use chrono::Duration;
+use diesel::prelude::*;
+use livestars_api::{
+    ChallengeRequest, Deposit, ErrorBody, Payout, PayoutRequest, Session, SettlementInfo,
+    SignedChallenge, WalletBinding, WalletChallenge,
+};
+
+use crate::accounts::{self, TokenKind};
+use crate::db::schema::{chain_deposits, rooms, wallets};
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::ledger::{self, format_amount};
+use crate::settlement::payouts::{self, Requested};
+use crate::settlement::prices::Rate;
+use crate::settlement::wallets::{self as w, Purpose};
+use crate::settlement::{Addr, Chain, SettlementError};
+
+/// Where to deposit, what a payout costs, the USD rate.
+#[utoipa::path(get, path = "/api/settlement", tag = "settlement",
+    responses((status = 200, description = "Settlement facts of this instance", body = SettlementInfo)))]
+pub async fn info(state: web::Data<AppState>) -> HttpResponse {
+    let s = &state.settle;
+    let rate = s.prices.rate().await;
+    let c = &state.config;
+    HttpResponse::Ok().json(SettlementInfo {
+        deposits: s.chain.is_some(),
+        payouts: s.chain.as_ref().is_some_and(|c| c.can_sign()),
+        chain_id: c.chain_id,
+        token: s
+            .chain
+            .as_ref()
+            .and_then(|_| c.token_address().ok())
+            .map(|a| a.to_string()),
+        treasury: s.chain.as_ref().map(|c| c.treasury().to_string()),
+        decimals: s.chain.as_ref().map(|_| s.decimals),
+        confirmations: c.chain_confirmations,
+        unit: format_amount(1),
+        payout_gas: c.payout_gas.clone(),
+        payout_fee: format_amount(s.fee_units),
+        payout_fee_usd: rate.map(|r| r.usd(s.fee_units)),
+        usd_rate: rate.map(Rate::to_decimal),
+        usd_source: s.prices.source_name().into(),
+    })
+}
+
+/// A one-time EIP-4361 message for `address` to sign with `personal_sign`: to bind the address
+/// to the signed-in account, or to sign in with it.
+#[utoipa::path(post, path = "/api/wallet/challenges", tag = "settlement",
+    request_body = ChallengeRequest,
+    responses(
+        (status = 201, description = "The message to sign", body = WalletChallenge),
+        (status = 400, description = "Invalid address or purpose", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+pub async fn challenge(
+    state: web::Data<AppState>,
+    body: web::Json<ChallengeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let address: Addr = body.address.parse()?;
+    let purpose = Purpose::parse(&body.purpose)?;
+    let origin = state.settle.origin.clone();
+    let c = state
+        .db
+        .write(move |conn| w::issue(conn, &origin, address, purpose))
+        .await?;
+    Ok(HttpResponse::Created().json(WalletChallenge {
+        nonce: c.nonce,
+        message: c.message,
+        expires_at: c.expires_at.and_utc(),
+    }))
+}
+
+/// Bind the signed challenge's address to the caller's account (replacing her previous one).
+/// Deposits that came from it before it was bound are credited now.
+#[utoipa::path(put, path = "/api/me/wallet/address", tag = "settlement",
+    request_body = SignedChallenge, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Bound", body = WalletBinding),
+        (status = 400, description = "Invalid JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the signature does not match", body = ErrorBody),
+        (status = 404, description = "Unknown challenge", body = ErrorBody),
+        (status = 409, description = "Challenge used already, or the address belongs to another account", body = ErrorBody),
+        (status = 410, description = "Challenge expired", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+pub async fn bind(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    body: web::Json<SignedChallenge>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let user_id = current.user.id;
+    let (bound, balance) = state
+        .db
+        .write(move |conn| {
+            let address = w::consume(conn, &body.nonce, &body.signature, Purpose::Bind)?;
+            let bound = w::bind(conn, user_id, address)?;
+            Ok::<_, SettlementError>((bound, ledger::balance(conn, user_id)?))
+        })
+        .await?;
+    let claimed_units: i64 = bound.claimed.iter().map(|(_, u)| *u).sum();
+    Ok(HttpResponse::Ok().json(WalletBinding {
+        address: bound.address.to_string(),
+        claimed: bound.claimed.into_iter().map(|(tx, _)| tx).collect(),
+        claimed_amount: format_amount(claimed_units),
+        balance: format_amount(balance),
+    }))
+}
+
+/// Sign in with a wallet: the signed challenge's address names the account. An address no
+/// account has bound gets a new wallet-only account (201), named `w_` and its first hex digits.
+#[utoipa::path(post, path = "/api/wallet/sessions", tag = "settlement",
+    request_body = SignedChallenge,
+    responses(
+        (status = 200, description = "Signed in", body = Session),
+        (status = 201, description = "Signed in to a new wallet-only account", body = Session),
+        (status = 400, description = "Invalid JSON", body = ErrorBody),
+        (status = 401, description = "The signature does not match", body = ErrorBody),
+        (status = 403, description = "The account is suspended", body = ErrorBody),
+        (status = 404, description = "Unknown challenge", body = ErrorBody),
+        (status = 409, description = "Challenge used already", body = ErrorBody),
+        (status = 410, description = "Challenge expired", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+pub async fn wallet_sign_in(
+    state: web::Data<AppState>,
+    body: web::Json<SignedChallenge>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let days = i64::from(state.config.session_days);
+    let (user, created, token, expires) = state
+        .db
+        .write(move |conn| {
+            let address = w::consume(conn, &body.nonce, &body.signature, Purpose::SignIn)?;
+            let (user, created) = w::sign_in_account(conn, address)?;
+            let (token, expires) = accounts::issue_token(
+                conn,
+                user.id,
+                TokenKind::Session,
+                Some(Duration::days(days)),
+            )
+            .map_err(|e| SettlementError::Invalid(e.to_string()))?;
+            Ok::<_, SettlementError>((user, created, token, expires))
+        })
+        .await?;
+    let builder = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    super::accounts::session_response(&state, builder, &user, token, expires)
+}
+
+/// LIVE transfers into the treasury from the caller's bound address (latest 50), with their
+/// state: `pending` until the confirmations are reached, then `credited`.
+#[utoipa::path(get, path = "/api/me/deposits", tag = "settlement", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deposits", body = [Deposit]),
+        (status = 401, description = "Not signed in", body = ErrorBody)))]
+pub async fn deposits(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = current.user.id;
+    type Row = (String, i64, i64, String, i64, String, String);
+    let rows: Vec<Row> = state
+        .db
+        .read(move |conn| {
+            let address: Option<String> = wallets::table
+                .find(user_id)
+                .select(wallets::address)
+                .first(conn)
+                .optional()?;
+            let mut q = chain_deposits::table
+                .filter(chain_deposits::user_id.eq(user_id))
+                .into_boxed();
+            if let Some(a) = address {
+                q = q.or_filter(chain_deposits::from_address.eq(a));
+            }
+            Ok::<_, SettlementError>(
+                q.order((
+                    chain_deposits::block_number.desc(),
+                    chain_deposits::log_index.desc(),
+                ))
+                .limit(50)
+                .select((
+                    chain_deposits::tx_hash,
+                    chain_deposits::log_index,
+                    chain_deposits::block_number,
+                    chain_deposits::from_address,
+                    chain_deposits::units,
+                    chain_deposits::dust,
+                    chain_deposits::status,
+                ))
+                .load(conn)?,
+            )
+        })
+        .await?;
+    let rate = state.settle.prices.rate().await;
+    let out: Vec<Deposit> = rows
+        .into_iter()
+        .map(
+            |(tx_hash, log_index, block_number, from, units, dust, status)| Deposit {
+                tx_hash,
+                log_index,
+                block_number,
+                from,
+                amount: format_amount(units),
+                amount_usd: rate.map(|r| r.usd(units)),
+                dust,
+                status,
+            },
+        )
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+fn payout_api(p: payouts::Payout, rate: Option<Rate>) -> Payout {
+    Payout {
+        id: p.id,
+        to: p.to_address,
+        amount: format_amount(p.units),
+        amount_usd: rate.map(|r| r.usd(p.units)),
+        fee: format_amount(p.fee_units),
+        status: p.status,
+        tx_hash: p.tx_hash,
+        nonce: p.nonce,
+        block_number: p.block_number,
+        reason: p.reason,
+        created_at: p.created_at.and_utc(),
+        broadcast_at: p.broadcast_at.map(|t| t.and_utc()),
+    }
+}
+
+/// Withdraw any amount (no minimum) to the bound address, at once: the balance is debited now
+/// (amount plus the fee, on instances that deduct the gas), the transfer is signed and sent
+/// within the second. A failed transfer puts the money back, with the reason. The same
+/// idempotency key counts once.
+#[utoipa::path(post, path = "/api/me/payouts", tag = "settlement",
+    request_body = PayoutRequest, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Payout queued", body = Payout),
+        (status = 200, description = "The same payout again (idempotency key)", body = Payout),
+        (status = 400, description = "Invalid amount or key", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 409, description = "Balance too low, no bound address, or key reused", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "Payouts are not configured here", body = ErrorBody)))]
+pub async fn request_payout(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    body: web::Json<PayoutRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let units = ledger::parse_amount(&body.amount)?;
+    let key = super::ledger::idempotency_key(&body.idempotency_key)?;
+    state.settle.payout_chain()?;
+    let (fee, decimals) = (state.settle.fee_units, state.settle.decimals);
+    let user = current.user;
+    let done = state
+        .db
+        .write(move |conn| payouts::request(conn, &user, units, fee, decimals, &key))
+        .await?;
+    let rate = state.settle.prices.rate().await;
+    Ok(match done {
+        Requested::Created(p) => {
+            state.settle.wake.notify_one();
+            HttpResponse::Created().json(payout_api(p, rate))
+        }
+        Requested::Replayed(p) => HttpResponse::Ok().json(payout_api(p, rate)),
+    })
+}
+
+/// The caller's latest 50 payouts.
+#[utoipa::path(get, path = "/api/me/payouts", tag = "settlement", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Payouts, newest first", body = [Payout]),
+        (status = 401, description = "Not signed in", body = ErrorBody)))]
+pub async fn list_payouts(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    let id = current.user.id;
+    let list = state.db.read(move |c| payouts::list(c, id)).await?;
+    let rate = state.settle.prices.rate().await;
+    Ok(HttpResponse::Ok().json(
+        list.into_iter()
+            .map(|p| payout_api(p, rate))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// One of the caller's payouts.
+#[utoipa::path(get, path = "/api/me/payouts/{id}", tag = "settlement", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Payout id")),
+    responses(
+        (status = 200, description = "The payout", body = Payout),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such payout of yours", body = ErrorBody)))]
+pub async fn get_payout(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user_id) = (id.into_inner(), current.user.id);
+    let p = state.db.read(move |c| payouts::get(c, id)).await?;
+    if p.user_id != user_id {
+        return Err(SettlementError::PayoutNotFound.into());
+    }
+    let rate = state.settle.prices.rate().await;
+    Ok(HttpResponse::Ok().json(payout_api(p, rate)))
+}
+
+/// The room's live events as server-sent events: `event: tip` with a `TipEvent` as data, for
+/// chat and toy levels. Public, like the room; a comment line every 15 s keeps it open.
+#[utoipa::path(get, path = "/api/rooms/{id}/events", tag = "rooms",
+    params(("id" = i64, Path, description = "Room id")),
+    responses(
+        (status = 200, description = "text/event-stream of `tip` events", content_type = "text/event-stream"),
+        (status = 404, description = "No such room", body = ErrorBody)))]
+pub async fn room_events(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let exists = state
+        .db
+        .read(move |c| {
+            rooms::table
+                .find(id)
+                .select(rooms::id)
+                .first::<i64>(c)
+                .optional()
+                .map_err(SettlementError::from)
+        })
+        .await?;
+    if exists.is_none() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "no such room",
+        ));
+    }
+    let rx = state.events.subscribe(id);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let chunk = match tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await
+        {
+            Err(_) => ": keep-alive\n\n".to_string(),
+            Ok(Ok(ev)) => format!(
+                "event: tip\ndata: {}\n\n",
+                serde_json::to_string(&ev).unwrap_or_default()
+            ),
+            Ok(Err(RecvError::Lagged(n))) => format!(": skipped {n} events\n\n"),
+            Ok(Err(RecvError::Closed)) => return None,
+        };
+        Some((Ok::<_, actix_web::Error>(web::Bytes::from(chunk)), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(stream))
+}

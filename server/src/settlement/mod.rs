@@ -1,0 +1,474 @@
+//! Settlement in LIVE on an EVM chain: wallets bound by signature, deposits watched and credited
+//! after N confirmations, payouts signed from the instance's hot wallet with nonces of our own,
+//! and prices in USD.
+//!
+//! Only [`chain`] knows the chain library; everything else uses the plain types and the
+//! [`Chain`] trait below.
+
+pub mod chain;
+pub mod payouts;
+pub mod prices;
+pub mod wallets;
+pub mod watcher;
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use crate::ledger::UNITS_PER_LIVE;
+
+/// The mainnet LIVE token of the Live Stars whitepaper (chain id 1).
+pub const MAINNET_LIVE_TOKEN: &str = "0x24a77c1f17c547105e14813e517be06b0040aa76";
+
+/// An Ethereum address. Shown and stored as lower-case `0x` hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Addr(pub [u8; 20]);
+
+impl FromStr for Addr {
+    type Err = SettlementError;
+    fn from_str(s: &str) -> Result<Addr, SettlementError> {
+        let bad = || {
+            SettlementError::Invalid(format!(
+                "{s:?} is not an Ethereum address (0x and 40 hex digits)"
+            ))
+        };
+        let h = s.trim().strip_prefix("0x").ok_or_else(bad)?;
+        if h.len() != 40 {
+            return Err(bad());
+        }
+        let bytes = hex::decode(h).map_err(|_| bad())?;
+        let mut a = [0u8; 20];
+        a.copy_from_slice(&bytes);
+        Ok(Addr(a))
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+/// A scanned block: its number, hash and parent hash (lower-case `0x` hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRef {
+    pub number: u64,
+    pub hash: String,
+    pub parent: String,
+}
+
+/// One ERC-20 `Transfer` log into the treasury.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTransfer {
+    pub block_number: u64,
+    pub block_hash: String,
+    pub tx_hash: String,
+    pub log_index: u64,
+    pub from: Addr,
+    /// Token base units (10^-decimals LIVE).
+    pub value: u128,
+}
+
+/// EIP-1559 fees in wei per gas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fees {
+    pub max_fee_per_gas: u128,
+    pub max_priority_fee_per_gas: u128,
+}
+
+impl Fees {
+    /// The fees of a replacement transaction: both raised by at least 12.5% (rounded up, and
+    /// by at least 1 wei), which every common node accepts as a replacement, and never below
+    /// what the chain asks now.
+    pub fn bumped(self, now: Fees) -> Fees {
+        let up = |v: u128| v.saturating_add(v.div_ceil(8).max(1));
+        let priority = up(self.max_priority_fee_per_gas).max(now.max_priority_fee_per_gas);
+        let max_fee = up(self.max_fee_per_gas)
+            .max(now.max_fee_per_gas)
+            .max(priority);
+        Fees {
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+        }
+    }
+}
+
+/// A signed raw transaction and its hash.
+#[derive(Debug, Clone)]
+pub struct SignedTx {
+    pub raw: Vec<u8>,
+    pub hash: String,
+}
+
+/// What the node said to a raw transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Accepted,
+    /// The node has it already (a rebroadcast of the same bytes).
+    AlreadyKnown,
+    /// The nonce is used on chain (by this transaction, a replacement, or another one).
+    NonceTooLow,
+    /// A transaction with this nonce and higher fees is pending.
+    Underpriced,
+    Rejected(String),
+}
+
+/// A mined transaction's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub block_number: u64,
+    pub success: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("chain configuration: {0}")]
+    Config(String),
+    #[error("chain node: {0}")]
+    Node(String),
+    #[error("the signature is not valid")]
+    BadSignature,
+}
+
+/// What settlement needs from a chain. Implemented by [`chain::EvmChain`] (ethers-rs).
+pub trait Chain: Send + Sync + 'static {
+    fn chain_id(&self) -> u64;
+    /// The instance's treasury (deposits go there, payouts leave from there).
+    fn treasury(&self) -> Addr;
+    /// Whether the hot wallet's key is loaded (payouts possible).
+    fn can_sign(&self) -> bool;
+    fn head(&self) -> impl Future<Output = Result<u64, ChainError>> + Send;
+    fn block(
+        &self,
+        number: u64,
+    ) -> impl Future<Output = Result<Option<BlockRef>, ChainError>> + Send;
+    /// The token's `Transfer` logs to the treasury in `from..=to`.
+    fn transfers_to_treasury(
+        &self,
+        from_block: u64,
+        to_block: u64,
+    ) -> impl Future<Output = Result<Vec<TokenTransfer>, ChainError>> + Send;
+    fn decimals(&self) -> impl Future<Output = Result<u8, ChainError>> + Send;
+    fn token_balance(&self, of: Addr) -> impl Future<Output = Result<u128, ChainError>> + Send;
+    fn suggested_fees(&self) -> impl Future<Output = Result<Fees, ChainError>> + Send;
+    /// The treasury's mined transaction count (its next usable nonce on chain).
+    fn chain_nonce(&self) -> impl Future<Output = Result<u64, ChainError>> + Send;
+    /// Sign an ERC-20 `transfer(to, value)` from the treasury. Pure: nothing is sent.
+    fn sign_transfer(
+        &self,
+        to: Addr,
+        value: u128,
+        nonce: u64,
+        gas_limit: u64,
+        fees: Fees,
+    ) -> Result<SignedTx, ChainError>;
+    fn send_raw(&self, raw: &[u8]) -> impl Future<Output = Result<SendOutcome, ChainError>> + Send;
+    fn receipt(
+        &self,
+        tx_hash: &str,
+    ) -> impl Future<Output = Result<Option<Receipt>, ChainError>> + Send;
+    /// Whether the node knows the transaction (pending or mined).
+    fn is_pending(&self, tx_hash: &str) -> impl Future<Output = Result<bool, ChainError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettlementError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("settlement is not configured on this instance")]
+    Disabled,
+    #[error("no such challenge: ask for a new message to sign")]
+    UnknownChallenge,
+    #[error("this message was signed already: ask for a new one")]
+    ChallengeUsed,
+    #[error("this message has expired: ask for a new one")]
+    ChallengeExpired,
+    #[error("the signature does not match the address of the message")]
+    BadSignature,
+    #[error("this address is bound to another account")]
+    WalletTaken,
+    #[error("bind a wallet first: payouts go to the account's bound address")]
+    NoWallet,
+    #[error("no such payout")]
+    PayoutNotFound,
+    #[error("this idempotency key was used for a different payout")]
+    KeyReused,
+    #[error("the account is suspended")]
+    Suspended,
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+impl From<diesel::result::Error> for SettlementError {
+    fn from(e: diesel::result::Error) -> Self {
+        SettlementError::Db(crate::db::DbError::Query(e))
+    }
+}
+
+/// Token base units → ledger units (1e-8 LIVE), rounded down, and the remainder below one unit
+/// in base units (kept with the deposit, never lost).
+pub fn to_units(value: u128, decimals: u8) -> Result<(i64, u128), SettlementError> {
+    let overflow = || SettlementError::Invalid(format!("{value} base units overflow the ledger"));
+    let ledger_decimals = UNITS_PER_LIVE.ilog10() as u8;
+    if decimals >= ledger_decimals {
+        let per = 10u128
+            .checked_pow(u32::from(decimals - ledger_decimals))
+            .ok_or_else(overflow)?;
+        let units = i64::try_from(value / per).map_err(|_| overflow())?;
+        Ok((units, value % per))
+    } else {
+        let mul = 10u128.pow(u32::from(ledger_decimals - decimals));
+        let units = value.checked_mul(mul).ok_or_else(overflow)?;
+        Ok((i64::try_from(units).map_err(|_| overflow())?, 0))
+    }
+}
+
+/// Ledger units → token base units, exactly. A token coarser than the ledger's unit can only
+/// carry multiples of its own unit: anything else is refused (never rounded).
+pub fn to_base(units: i64, decimals: u8) -> Result<u128, SettlementError> {
+    let units =
+        u128::try_from(units).map_err(|_| SettlementError::Invalid("a negative amount".into()))?;
+    let ledger_decimals = UNITS_PER_LIVE.ilog10() as u8;
+    if decimals >= ledger_decimals {
+        10u128
+            .checked_pow(u32::from(decimals - ledger_decimals))
+            .and_then(|per| units.checked_mul(per))
+            .ok_or_else(|| SettlementError::Invalid("the amount overflows the token".into()))
+    } else {
+        let div = 10u128.pow(u32::from(ledger_decimals - decimals));
+        if units % div != 0 {
+            return Err(SettlementError::Invalid(format!(
+                "the token has {decimals} decimals: the amount must be a multiple of {}",
+                crate::ledger::format_amount(div as i64)
+            )));
+        }
+        Ok(units / div)
+    }
+}
+
+/// Settlement as the running instance holds it.
+pub struct Service {
+    /// `None` when no chain node is configured: binding wallets works, deposits and payouts not.
+    pub chain: Option<std::sync::Arc<chain::EvmChain>>,
+    pub decimals: u8,
+    pub prices: prices::Prices,
+    /// Wakes the payout signer when a payout is queued.
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+    pub origin: wallets::Origin,
+    pub fee_units: i64,
+    pub watch: watcher::WatchConfig,
+    pub pay: payouts::PayoutConfig,
+    pub poll: std::time::Duration,
+}
+
+impl Service {
+    /// Connect to the configured node (if any), check its chain id, read the token's decimals.
+    pub async fn start(config: &crate::config::Config) -> Result<Service, SettlementError> {
+        let url = url_host(&config.public_url);
+        let poll = std::time::Duration::from_millis(config.chain_poll_ms.max(10));
+        let fee_units = config
+            .payout_fee_units()
+            .map_err(|e| SettlementError::Invalid(e.to_string()))?;
+        let source = config
+            .price_source()
+            .map_err(|e| SettlementError::Invalid(e.to_string()))?;
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("livestars/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SettlementError::Invalid(e.to_string()))?;
+        let prices = prices::Prices::new(
+            source,
+            std::time::Duration::from_secs(config.usd_rate_cache_secs),
+            client,
+        );
+        let (chain, decimals) = if config.chain_rpc_url.is_empty() {
+            (None, 18)
+        } else {
+            let token = config
+                .token_address()
+                .map_err(|e| SettlementError::Invalid(e.to_string()))?;
+            let key = if config.chain_key_file.as_os_str().is_empty() {
+                None
+            } else {
+                Some(
+                    std::fs::read_to_string(&config.chain_key_file).map_err(|e| {
+                        SettlementError::Invalid(format!(
+                            "chain_key_file {}: {e}",
+                            config.chain_key_file.display()
+                        ))
+                    })?,
+                )
+            };
+            let treasury = if config.chain_treasury.is_empty() {
+                None
+            } else {
+                Some(config.chain_treasury.parse()?)
+            };
+            let c = chain::EvmChain::connect(
+                &config.chain_rpc_url,
+                token,
+                key.as_deref(),
+                treasury,
+                poll,
+            )
+            .await?;
+            if c.chain_id() != config.chain_id {
+                return Err(SettlementError::Invalid(format!(
+                    "the chain node reports chain id {}, the settings say {}",
+                    c.chain_id(),
+                    config.chain_id
+                )));
+            }
+            let decimals = c.decimals().await?;
+            (Some(std::sync::Arc::new(c)), decimals)
+        };
+        Ok(Service {
+            chain,
+            decimals,
+            prices,
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            origin: wallets::Origin {
+                domain: url,
+                uri: config.public_url.clone(),
+                chain_id: config.chain_id,
+            },
+            fee_units,
+            watch: watcher::WatchConfig {
+                confirmations: config.chain_confirmations,
+                batch_blocks: config.chain_scan_blocks,
+                start_block: config.chain_start_block,
+                decimals,
+            },
+            pay: payouts::PayoutConfig {
+                decimals,
+                confirmations: config.chain_confirmations,
+                gas_limit: config.payout_gas_limit,
+                bump_after: std::time::Duration::from_secs(config.payout_bump_after_secs),
+                poll,
+                pause_after_sign: std::env::var("LIVESTARS_TEST_PAUSE_AFTER_SIGN").as_deref()
+                    == Ok("1"),
+            },
+            poll,
+        })
+    }
+
+    /// Start the chain watcher and the payout signer (when a node and a key are configured).
+    pub fn spawn(&self, db: &crate::db::Db) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let Some(chain) = &self.chain {
+            tasks.push(tokio::spawn(watcher::run(
+                chain.clone(),
+                db.clone(),
+                self.watch.clone(),
+                self.poll,
+            )));
+            if chain.can_sign() {
+                let signer = payouts::Signer::new(
+                    chain.clone(),
+                    db.clone(),
+                    self.pay.clone(),
+                    self.wake.clone(),
+                );
+                tasks.push(tokio::spawn(signer.run()));
+            }
+        }
+        tasks
+    }
+
+    /// The payout-capable chain, or [`SettlementError::Disabled`].
+    pub fn payout_chain(&self) -> Result<&std::sync::Arc<chain::EvmChain>, SettlementError> {
+        self.chain
+            .as_ref()
+            .filter(|c| c.can_sign())
+            .ok_or(SettlementError::Disabled)
+    }
+}
+
+/// `https://live.example:8443/x` → `live.example:8443` (the EIP-4361 domain).
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eighteen_decimals_keep_the_remainder_as_dust() {
+        // 1.5 LIVE and 7 wei: 150000000 units and 7 base units of dust.
+        let v = 1_500_000_000_000_000_000u128 + 7;
+        assert_eq!(to_units(v, 18).unwrap(), (150_000_000, 7));
+        // Less than one unit: all dust.
+        assert_eq!(to_units(9_999_999_999, 18).unwrap(), (0, 9_999_999_999));
+        assert_eq!(to_base(150_000_000, 18).unwrap(), 1_500_000_000_000_000_000);
+        // Round trip of the credited part is exact.
+        let (u, dust) = to_units(v, 18).unwrap();
+        assert_eq!(to_base(u, 18).unwrap() + dust, v);
+    }
+
+    #[test]
+    fn coarser_and_equal_tokens_convert_exactly() {
+        assert_eq!(to_units(123, 8).unwrap(), (123, 0));
+        assert_eq!(to_units(5, 6).unwrap(), (500, 0));
+        assert_eq!(to_base(500, 6).unwrap(), 5);
+        let err = to_base(501, 6).unwrap_err().to_string();
+        assert!(err.contains("multiple of 0.000001"), "{err}");
+        assert_eq!(to_base(123, 8).unwrap(), 123);
+    }
+
+    #[test]
+    fn overflow_and_negative_are_refused() {
+        assert!(to_units(u128::MAX, 18).is_err());
+        assert!(to_units(u128::MAX / 10, 0).is_err());
+        assert!(to_base(-1, 18).is_err());
+        assert!(to_base(i64::MAX, 77).is_err());
+    }
+
+    #[test]
+    fn replacement_fees_rise_by_at_least_an_eighth() {
+        let old = Fees {
+            max_fee_per_gas: 1_000,
+            max_priority_fee_per_gas: 8,
+        };
+        let low = Fees {
+            max_fee_per_gas: 1,
+            max_priority_fee_per_gas: 1,
+        };
+        let b = old.bumped(low);
+        assert_eq!(b.max_fee_per_gas, 1_125);
+        assert_eq!(b.max_priority_fee_per_gas, 9);
+        // 1 wei still rises.
+        let tiny = Fees {
+            max_fee_per_gas: 1,
+            max_priority_fee_per_gas: 1,
+        }
+        .bumped(low);
+        assert_eq!(tiny.max_fee_per_gas, 2);
+        // The chain asking more now wins.
+        let high = Fees {
+            max_fee_per_gas: 5_000,
+            max_priority_fee_per_gas: 50,
+        };
+        assert_eq!(old.bumped(high), high);
+    }
+
+    #[test]
+    fn addresses_parse_and_print_lower_case() {
+        let a: Addr = "0x24A77c1F17C547105E14813e517be06b0040aa76"
+            .parse()
+            .unwrap();
+        assert_eq!(a.to_string(), MAINNET_LIVE_TOKEN);
+        assert!("24a77c1f17c547105e14813e517be06b0040aa76"
+            .parse::<Addr>()
+            .is_err());
+        assert!("0x24a7".parse::<Addr>().is_err());
+        assert!("0xzz4a77c1f17c547105e14813e517be06b0040aa7"
+            .parse::<Addr>()
+            .is_err());
+    }
+}

@@ -1,0 +1,596 @@
+//! Payouts: any amount, at once, to the account's bound address.
+//!
+//! A request debits the balance in one transaction (`payout`, to the `chain` account) and
+//! queues the payout. One signer task owns the hot wallet's nonces (table `signer_nonces`):
+//! it signs the ERC-20 `transfer`, **stores the signed raw transaction** (and marks the payout
+//! `signed`) in one transaction, and only then broadcasts it (`broadcast`). After a crash the
+//! stored bytes are sent again — never a second transaction. It follows the receipt: success
+//! with N confirmations → `confirmed`; reverted, or its nonce taken by another transaction →
+//! `failed`, the money back on the balance with the reason. A transaction still pending after
+//! `bump_after` is replaced with the same nonce and fees raised by at least 12.5%.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{to_base, wallets, Addr, Chain, Fees, SendOutcome, SettlementError};
+use crate::accounts::User;
+use crate::db::schema::{payout_attempts, payouts, signer_nonces};
+use crate::db::{now, Db, DbConnection};
+use crate::ledger;
+
+/// A payout as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = payouts)]
+pub struct Payout {
+    pub id: i64,
+    pub user_id: i64,
+    pub to_address: String,
+    pub units: i64,
+    pub fee_units: i64,
+    pub value: String,
+    pub status: String,
+    pub nonce: Option<i64>,
+    pub tx_hash: Option<String>,
+    pub block_number: Option<i64>,
+    pub reason: Option<String>,
+    pub idempotency_key: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub broadcast_at: Option<NaiveDateTime>,
+}
+
+pub enum Requested {
+    Created(Payout),
+    Replayed(Payout),
+}
+
+/// Ask for a payout of `units` (plus `fee_units` when the instance deducts the gas fee) to
+/// the account's bound address, in the caller's transaction. The same key counts once.
+pub fn request(
+    conn: &mut DbConnection,
+    user: &User,
+    units: i64,
+    fee_units: i64,
+    decimals: u8,
+    key: &str,
+) -> Result<Requested, SettlementError> {
+    if units <= 0 {
+        return Err(SettlementError::Invalid("a payout is positive".into()));
+    }
+    let existing: Option<Payout> = payouts::table
+        .filter(payouts::user_id.eq(user.id))
+        .filter(payouts::idempotency_key.eq(key))
+        .select(Payout::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(p) = existing {
+        if p.units != units {
+            return Err(SettlementError::KeyReused);
+        }
+        return Ok(Requested::Replayed(p));
+    }
+    let to = wallets::bound_address(conn, user.id)?.ok_or(SettlementError::NoWallet)?;
+    let value = to_base(units, decimals)?;
+    let t = now();
+    let id: i64 = diesel::insert_into(payouts::table)
+        .values((
+            payouts::user_id.eq(user.id),
+            payouts::to_address.eq(to.to_string()),
+            payouts::units.eq(units),
+            payouts::fee_units.eq(fee_units),
+            payouts::value.eq(value.to_string()),
+            payouts::status.eq("queued"),
+            payouts::idempotency_key.eq(key),
+            payouts::created_at.eq(t),
+            payouts::updated_at.eq(t),
+        ))
+        .returning(payouts::id)
+        .get_result(conn)
+        .map_err(|e| {
+            if crate::db::is_unique_violation(&e) {
+                SettlementError::KeyReused
+            } else {
+                e.into()
+            }
+        })?;
+    let reference = format!("payout:{id}");
+    let account = ledger::account_of(conn, user.id)?;
+    let chain = ledger::system_account(conn, "chain")?;
+    let total = units
+        .checked_add(fee_units)
+        .ok_or(ledger::LedgerError::Overflow)?;
+    // One conditional debit decides "enough or not" for amount and fee together.
+    let instance = ledger::system_account(conn, "instance")?;
+    ledger::transfer(conn, account, chain, total, "payout", &reference, t)?;
+    if fee_units > 0 {
+        ledger::transfer(
+            conn,
+            chain,
+            instance,
+            fee_units,
+            "payout_fee",
+            &reference,
+            t,
+        )?;
+    }
+    let p = payouts::table
+        .find(id)
+        .select(Payout::as_select())
+        .first(conn)?;
+    Ok(Requested::Created(p))
+}
+
+pub fn list(conn: &mut DbConnection, user_id: i64) -> Result<Vec<Payout>, SettlementError> {
+    Ok(payouts::table
+        .filter(payouts::user_id.eq(user_id))
+        .order(payouts::id.desc())
+        .limit(50)
+        .select(Payout::as_select())
+        .load(conn)?)
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> Result<Payout, SettlementError> {
+    payouts::table
+        .find(id)
+        .select(Payout::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(SettlementError::PayoutNotFound)
+}
+
+/// How the signer behaves.
+#[derive(Debug, Clone)]
+pub struct PayoutConfig {
+    pub decimals: u8,
+    pub confirmations: u64,
+    pub gas_limit: u64,
+    /// A transaction pending this long gets a replacement with higher fees.
+    pub bump_after: Duration,
+    pub poll: Duration,
+    /// Test hook: stop (hang) right after a payout is signed and stored, before broadcasting,
+    /// so a test can kill the process there. Off in production.
+    pub pause_after_sign: bool,
+}
+
+/// The signer task: owns the nonces, signs, stores, broadcasts, follows, bumps, refunds.
+pub struct Signer<C: Chain> {
+    chain: Arc<C>,
+    db: Db,
+    cfg: PayoutConfig,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+fn fail(conn: &mut DbConnection, p: &Payout, reason: &str) -> Result<(), SettlementError> {
+    let t = now();
+    let done = diesel::update(
+        payouts::table
+            .find(p.id)
+            .filter(payouts::status.ne("failed"))
+            .filter(payouts::status.ne("confirmed")),
+    )
+    .set((
+        payouts::status.eq("failed"),
+        payouts::reason.eq(Some(reason)),
+        payouts::updated_at.eq(t),
+    ))
+    .execute(conn)?;
+    if done == 0 {
+        return Ok(());
+    }
+    let reference = format!("payout:{}", p.id);
+    let account = ledger::account_of(conn, p.user_id)?;
+    let chain = ledger::system_account(conn, "chain")?;
+    ledger::transfer(
+        conn,
+        chain,
+        account,
+        p.units,
+        "payout_refund",
+        &reference,
+        t,
+    )?;
+    if p.fee_units > 0 {
+        let instance = ledger::system_account(conn, "instance")?;
+        ledger::transfer(
+            conn,
+            instance,
+            account,
+            p.fee_units,
+            "payout_fee_refund",
+            &reference,
+            t,
+        )?;
+    }
+    tracing::warn!(payout = p.id, reason, "payout failed; refunded");
+    Ok(())
+}
+
+type Attempt = (String, i64, String, i64, i64, NaiveDateTime);
+
+fn attempts(conn: &mut DbConnection, payout: i64) -> Result<Vec<Attempt>, SettlementError> {
+    Ok(payout_attempts::table
+        .filter(payout_attempts::payout_id.eq(payout))
+        .order(payout_attempts::signed_at.asc())
+        .select((
+            payout_attempts::tx_hash,
+            payout_attempts::nonce,
+            payout_attempts::raw_tx,
+            payout_attempts::max_fee_per_gas,
+            payout_attempts::max_priority_fee_per_gas,
+            payout_attempts::signed_at,
+        ))
+        .load(conn)?)
+}
+
+fn by_status(conn: &mut DbConnection, status: &str) -> Result<Vec<Payout>, SettlementError> {
+    Ok(payouts::table
+        .filter(payouts::status.eq(status))
+        .order(payouts::id.asc())
+        .limit(200)
+        .select(Payout::as_select())
+        .load(conn)?)
+}
+
+impl<C: Chain> Signer<C> {
+    pub fn new(chain: Arc<C>, db: Db, cfg: PayoutConfig, wake: Arc<tokio::sync::Notify>) -> Self {
+        Signer {
+            chain,
+            db,
+            cfg,
+            wake,
+        }
+    }
+
+    /// Make sure the nonce table has the treasury's row and is not behind the chain.
+    async fn init_nonce(&self) -> Result<(), SettlementError> {
+        let on_chain = self.chain.chain_nonce().await? as i64;
+        let address = self.chain.treasury().to_string();
+        self.db
+            .write(move |c| {
+                let stored: Option<i64> = signer_nonces::table
+                    .find(&address)
+                    .select(signer_nonces::next_nonce)
+                    .first(c)
+                    .optional()?;
+                match stored {
+                    None => {
+                        diesel::insert_into(signer_nonces::table)
+                            .values((
+                                signer_nonces::address.eq(&address),
+                                signer_nonces::next_nonce.eq(on_chain),
+                            ))
+                            .execute(c)?;
+                    }
+                    Some(n) if n < on_chain => {
+                        tracing::warn!(
+                            stored = n,
+                            on_chain,
+                            "the hot wallet was used outside Live Stars; nonces move on"
+                        );
+                        diesel::update(signer_nonces::table.find(&address))
+                            .set(signer_nonces::next_nonce.eq(on_chain))
+                            .execute(c)?;
+                    }
+                    Some(_) => {}
+                }
+                Ok::<_, SettlementError>(())
+            })
+            .await
+    }
+
+    /// Run until the process ends.
+    pub async fn run(self) {
+        while let Err(e) = self.init_nonce().await {
+            tracing::warn!(error = %e, "payout signer cannot read the hot wallet's nonce; retrying");
+            tokio::time::sleep(self.cfg.poll).await;
+        }
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "payout signer step failed; retrying");
+            }
+            let _ = tokio::time::timeout(self.cfg.poll, self.wake.notified()).await;
+        }
+    }
+
+    /// One round: send what was signed but not sent, sign and send what is queued, follow
+    /// what is out.
+    pub async fn tick(&self) -> Result<(), SettlementError> {
+        for p in self.db.read(|c| by_status(c, "signed")).await? {
+            self.broadcast_latest(&p).await?;
+        }
+        let queued = self.db.read(|c| by_status(c, "queued")).await?;
+        if !queued.is_empty() {
+            let fees = self.chain.suggested_fees().await?;
+            for p in queued {
+                let signed = self.sign(&p, fees).await?;
+                if self.cfg.pause_after_sign {
+                    tracing::warn!(payout = p.id, "pause_after_sign: stopping before broadcast");
+                    std::future::pending::<()>().await;
+                }
+                if let Some(p) = signed {
+                    self.broadcast_latest(&p).await?;
+                }
+            }
+        }
+        for p in self.db.read(|c| by_status(c, "broadcast")).await? {
+            self.follow(&p).await?;
+        }
+        Ok(())
+    }
+
+    /// Take the next nonce, sign, store the raw transaction and mark the payout signed — one
+    /// transaction, so a nonce is never used twice nor lost.
+    async fn sign(&self, p: &Payout, fees: Fees) -> Result<Option<Payout>, SettlementError> {
+        let chain = self.chain.clone();
+        let to: Addr = p.to_address.parse()?;
+        let value: u128 = p
+            .value
+            .parse()
+            .map_err(|_| SettlementError::Invalid("stored value".into()))?;
+        let gas = self.cfg.gas_limit;
+        let address = chain.treasury().to_string();
+        let id = p.id;
+        self.db
+            .write(move |c| {
+                let current: String = payouts::table.find(id).select(payouts::status).first(c)?;
+                if current != "queued" {
+                    return Ok(None);
+                }
+                let nonce: i64 = signer_nonces::table
+                    .find(&address)
+                    .select(signer_nonces::next_nonce)
+                    .first(c)?;
+                let tx = chain.sign_transfer(to, value, nonce as u64, gas, fees)?;
+                let t = now();
+                diesel::insert_into(payout_attempts::table)
+                    .values((
+                        payout_attempts::tx_hash.eq(&tx.hash),
+                        payout_attempts::payout_id.eq(id),
+                        payout_attempts::nonce.eq(nonce),
+                        payout_attempts::raw_tx.eq(hex::encode(&tx.raw)),
+                        payout_attempts::max_fee_per_gas.eq(fees.max_fee_per_gas as i64),
+                        payout_attempts::max_priority_fee_per_gas
+                            .eq(fees.max_priority_fee_per_gas as i64),
+                        payout_attempts::signed_at.eq(t),
+                    ))
+                    .execute(c)?;
+                diesel::update(signer_nonces::table.find(&address))
+                    .set(signer_nonces::next_nonce.eq(nonce + 1))
+                    .execute(c)?;
+                diesel::update(payouts::table.find(id))
+                    .set((
+                        payouts::status.eq("signed"),
+                        payouts::nonce.eq(Some(nonce)),
+                        payouts::tx_hash.eq(Some(&tx.hash)),
+                        payouts::updated_at.eq(t),
+                    ))
+                    .execute(c)?;
+                Ok::<_, SettlementError>(Some(get(c, id)?))
+            })
+            .await
+    }
+
+    /// Send the payout's latest signed bytes (again) and mark it broadcast when the node has them.
+    async fn broadcast_latest(&self, p: &Payout) -> Result<(), SettlementError> {
+        let id = p.id;
+        let all = self.db.read(move |c| attempts(c, id)).await?;
+        let Some((hash, _, raw, ..)) = all.last().cloned() else {
+            return Ok(());
+        };
+        let bytes =
+            hex::decode(&raw).map_err(|_| SettlementError::Invalid("stored raw tx".into()))?;
+        let outcome = self.chain.send_raw(&bytes).await?;
+        let t = now();
+        match outcome {
+            SendOutcome::Accepted
+            | SendOutcome::AlreadyKnown
+            | SendOutcome::NonceTooLow
+            | SendOutcome::Underpriced => {
+                // NonceTooLow: mined already (this or an earlier attempt) or taken by another
+                // transaction; following the receipts tells which.
+                let h = hash.clone();
+                self.db
+                    .write(move |c| {
+                        diesel::update(
+                            payout_attempts::table
+                                .find(&h)
+                                .filter(payout_attempts::broadcast_at.is_null()),
+                        )
+                        .set(payout_attempts::broadcast_at.eq(Some(t)))
+                        .execute(c)?;
+                        diesel::update(
+                            payouts::table.find(id).filter(payouts::status.eq("signed")),
+                        )
+                        .set((
+                            payouts::status.eq("broadcast"),
+                            payouts::broadcast_at.eq(Some(t)),
+                            payouts::reason.eq(None::<String>),
+                            payouts::updated_at.eq(t),
+                        ))
+                        .execute(c)?;
+                        Ok::<_, SettlementError>(())
+                    })
+                    .await?;
+            }
+            SendOutcome::Rejected(why) => {
+                // The node refused the bytes (no gas money in the hot wallet, say): the nonce is
+                // ours and unused, so the same bytes are sent again later; the reason is shown.
+                let reason = format!("waiting to broadcast: the node said {why:?}");
+                tracing::warn!(payout = id, %reason);
+                self.db
+                    .write(move |c| {
+                        diesel::update(payouts::table.find(id))
+                            .set((payouts::reason.eq(Some(reason)), payouts::updated_at.eq(t)))
+                            .execute(c)?;
+                        Ok::<_, SettlementError>(())
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Follow a broadcast payout: confirmed, failed (reverted or nonce taken), resent when the
+    /// node forgot it, or replaced with higher fees when stuck.
+    async fn follow(&self, p: &Payout) -> Result<(), SettlementError> {
+        let id = p.id;
+        let all = self.db.read(move |c| attempts(c, id)).await?;
+        let Some(latest) = all.last().cloned() else {
+            return Ok(());
+        };
+        let nonce = latest.1 as u64;
+        let chain_nonce = self.chain.chain_nonce().await?;
+        for (hash, ..) in &all {
+            if let Some(r) = self.chain.receipt(hash).await? {
+                let head = self.chain.head().await?;
+                if !r.success {
+                    let p = p.clone();
+                    self.db
+                        .write(move |c| fail(c, &p, "the transfer reverted on chain"))
+                        .await?;
+                    return Ok(());
+                }
+                if head + 1 >= r.block_number + self.cfg.confirmations.max(1) {
+                    let (h, b, t) = (hash.clone(), r.block_number as i64, now());
+                    self.db
+                        .write(move |c| {
+                            diesel::update(
+                                payouts::table
+                                    .find(id)
+                                    .filter(payouts::status.eq("broadcast")),
+                            )
+                            .set((
+                                payouts::status.eq("confirmed"),
+                                payouts::tx_hash.eq(Some(h)),
+                                payouts::block_number.eq(Some(b)),
+                                payouts::reason.eq(None::<String>),
+                                payouts::updated_at.eq(t),
+                            ))
+                            .execute(c)?;
+                            Ok::<_, SettlementError>(())
+                        })
+                        .await?;
+                }
+                return Ok(());
+            }
+        }
+        if chain_nonce > nonce {
+            // The nonce is used on chain, by none of our transactions (checked above, after
+            // reading the nonce): another transaction took it. This payout can never be mined.
+            let p = p.clone();
+            self.db
+                .write(move |c| {
+                    fail(
+                        c,
+                        &p,
+                        "dropped: the hot wallet's nonce was used by another transaction",
+                    )
+                })
+                .await?;
+            return Ok(());
+        }
+        let age = (now() - latest.5).to_std().unwrap_or_default();
+        if age >= self.cfg.bump_after {
+            self.bump(p, &latest).await?;
+        } else if !self.chain.is_pending(&latest.0).await? {
+            // The node forgot it (mempool eviction, node restart): the same bytes again.
+            let bytes = hex::decode(&latest.2)
+                .map_err(|_| SettlementError::Invalid("stored raw tx".into()))?;
+            self.chain.send_raw(&bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Replace a stuck transaction: same nonce, fees up by at least 12.5%, stored before sent.
+    async fn bump(&self, p: &Payout, latest: &Attempt) -> Result<(), SettlementError> {
+        let old = Fees {
+            max_fee_per_gas: latest.3 as u128,
+            max_priority_fee_per_gas: latest.4 as u128,
+        };
+        let fees = old.bumped(self.chain.suggested_fees().await?);
+        let to: Addr = p.to_address.parse()?;
+        let value: u128 = p
+            .value
+            .parse()
+            .map_err(|_| SettlementError::Invalid("stored value".into()))?;
+        let tx = self
+            .chain
+            .sign_transfer(to, value, latest.1 as u64, self.cfg.gas_limit, fees)?;
+        let (id, nonce, hash, raw, t) =
+            (p.id, latest.1, tx.hash.clone(), hex::encode(&tx.raw), now());
+        self.db
+            .write(move |c| {
+                diesel::insert_into(payout_attempts::table)
+                    .values((
+                        payout_attempts::tx_hash.eq(&hash),
+                        payout_attempts::payout_id.eq(id),
+                        payout_attempts::nonce.eq(nonce),
+                        payout_attempts::raw_tx.eq(raw),
+                        payout_attempts::max_fee_per_gas.eq(fees.max_fee_per_gas as i64),
+                        payout_attempts::max_priority_fee_per_gas
+                            .eq(fees.max_priority_fee_per_gas as i64),
+                        payout_attempts::signed_at.eq(t),
+                    ))
+                    .execute(c)?;
+                diesel::update(payouts::table.find(id))
+                    .set((payouts::tx_hash.eq(Some(&hash)), payouts::updated_at.eq(t)))
+                    .execute(c)?;
+                Ok::<_, SettlementError>(())
+            })
+            .await?;
+        tracing::info!(
+            payout = p.id,
+            nonce,
+            max_fee = fees.max_fee_per_gas,
+            "stuck payout: replaced with higher fees"
+        );
+        let outcome = self.chain.send_raw(&tx.raw).await?;
+        if let SendOutcome::Rejected(why) = outcome {
+            tracing::warn!(payout = p.id, %why, "replacement refused by the node");
+        }
+        Ok(())
+    }
+}
+
+/// The treasury's expected LIVE, from the ledger's view of the chain (token base units):
+/// everything that came in (credited, unattributed and dust) minus confirmed payouts, and
+/// minus the payouts on their way (which may or may not be mined at the moment of reading).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub deposits_in: u128,
+    pub pending_deposits: u128,
+    pub paid_out: u128,
+    pub in_flight: u128,
+}
+
+pub fn expected(conn: &mut DbConnection) -> Result<Expected, SettlementError> {
+    use crate::db::schema::chain_deposits;
+    let parse = |v: &String| v.parse::<u128>().unwrap_or(0);
+    let mut e = Expected::default();
+    let deps: Vec<(String, String)> = chain_deposits::table
+        .select((chain_deposits::value, chain_deposits::status))
+        .load(conn)?;
+    for (v, status) in &deps {
+        if status == "pending" {
+            e.pending_deposits += parse(v);
+        } else {
+            e.deposits_in += parse(v);
+        }
+    }
+    let outs: Vec<(String, String)> = payouts::table
+        .filter(payouts::status.ne("failed"))
+        .filter(payouts::status.ne("queued"))
+        .select((payouts::value, payouts::status))
+        .load(conn)?;
+    for (v, status) in &outs {
+        if status == "confirmed" {
+            e.paid_out += parse(v);
+        } else {
+            e.in_flight += parse(v);
+        }
+    }
+    Ok(e)
+}
