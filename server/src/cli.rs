@@ -162,8 +162,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger {
             command: LedgerCommand::Check,
         } => {
+            let cfg = config.clone();
             let report = tokio::task::spawn_blocking(move || {
-                let db = open_db(&config)?;
+                let db = open_db(&cfg)?;
                 db.write_blocking(|conn| {
                     crate::ledger::check(conn).map_err(|e| anyhow::anyhow!("{e}"))
                 })
@@ -184,7 +185,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for (id, balance, sum) in &report.mismatched {
                 println!("account {id}: balance {balance} units, transfers sum to {sum}");
             }
-            if report.ok() {
+            if let Some((balance, expected)) = report.chain_mismatch {
+                println!(
+                    "chain account: balance {balance} units, deposits and payouts say {expected}"
+                );
+            }
+            let mut ok = report.ok();
+            if !config.chain_rpc_url.is_empty() {
+                ok &= reconcile(&config).await?;
+            }
+            if ok {
                 println!("ledger check passed");
                 Ok(())
             } else {
@@ -192,6 +202,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Serve { .. } => serve(config).await,
+    }
+}
+
+/// Reconcile the treasury's LIVE on chain with what the ledger says it must hold: everything
+/// that came in minus confirmed payouts, minus (or not yet) the payouts on their way.
+async fn reconcile(config: &Config) -> anyhow::Result<bool> {
+    use crate::settlement::Chain;
+    let settle = crate::settlement::Service::start(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let chain = settle
+        .chain
+        .ok_or_else(|| anyhow::anyhow!("no chain configured"))?;
+    let on_chain = chain
+        .token_balance(chain.treasury())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let head = chain.head().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config2 = config.clone();
+    let (e, scanned) = tokio::task::spawn_blocking(move || {
+        let db = open_db(&config2)?;
+        db.write_blocking(|conn| {
+            let e = crate::settlement::payouts::expected(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let scanned = crate::settlement::watcher::scanned_to(conn)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok::<_, anyhow::Error>((e, scanned))
+        })
+    })
+    .await??;
+    let high = (e.deposits_in + e.pending_deposits).saturating_sub(e.paid_out);
+    let low = high.saturating_sub(e.in_flight);
+    let d = settle.decimals;
+    println!("treasury {} on chain {}: {} base units (decimals {d})", chain.treasury(), chain.chain_id(), on_chain);
+    println!(
+        "ledger: deposits {} + pending {} - paid out {} - on their way {} (base units)",
+        e.deposits_in, e.pending_deposits, e.paid_out, e.in_flight
+    );
+    match scanned {
+        Some(n) if n < head => println!("the watcher has scanned to block {n} of {head}: later deposits are not counted yet"),
+        Some(n) => println!("the watcher has scanned to block {n} (head {head})"),
+        None => println!("the watcher has not scanned any block yet"),
+    }
+    if (low..=high).contains(&on_chain) {
+        println!("treasury reconciles with the ledger");
+        Ok(true)
+    } else if on_chain > high {
+        println!("treasury holds {} base units MORE than the ledger accounts for", on_chain - high);
+        Ok(false)
+    } else {
+        println!("treasury holds {} base units LESS than the ledger accounts for", low - on_chain);
+        Ok(false)
     }
 }
 

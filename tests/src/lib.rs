@@ -3,6 +3,8 @@
 //! tmux here.
 #![forbid(unsafe_code)]
 
+pub mod chain;
+
 use std::path::PathBuf;
 
 /// The `livestars` binary built in this workspace's target directory, next to the test binary
@@ -115,10 +117,20 @@ pub const PASSWORD: &str = "a long enough password";
 
 /// Sign up `name` on `url` and sign in: the session token.
 pub async fn sign_up(http: &reqwest::Client, url: &str, name: &str) -> String {
+    sign_up_referred(http, url, name, None).await
+}
+
+/// Sign up `name` through `referrer`'s referral link and sign in: the session token.
+pub async fn sign_up_referred(
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+    referrer: Option<&str>,
+) -> String {
     use serde_json::json;
     let r = http
         .post(format!("{url}/api/accounts"))
-        .json(&json!({"username": name, "password": PASSWORD}))
+        .json(&json!({"username": name, "password": PASSWORD, "referrer": referrer}))
         .send()
         .await
         .expect("sign-up");
@@ -142,6 +154,17 @@ pub async fn verified_model(
     admin: &str,
     name: &str,
 ) -> (String, i64) {
+    verified_model_referred(http, url, admin, name, None).await
+}
+
+/// [`verified_model`], signed up through `referrer`'s link.
+pub async fn verified_model_referred(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    name: &str,
+    referrer: Option<&str>,
+) -> (String, i64) {
     use serde_json::{json, Value};
     let identity = age::x25519::Identity::generate();
     let r = http
@@ -152,7 +175,7 @@ pub async fn verified_model(
         .await
         .expect("register verifier");
     assert_eq!(r.status(), 201, "register verifier");
-    let token = sign_up(http, url, name).await;
+    let token = sign_up_referred(http, url, name, referrer).await;
     let r = http
         .post(format!("{url}/api/me/model"))
         .bearer_auth(&token)
@@ -362,6 +385,28 @@ impl Instance {
         std::mem::swap(self, &mut fresh);
         // `fresh` now holds the dead process and a throwaway directory; nothing to drop twice.
         fresh.database_url = None;
+    }
+
+    /// Set (or with `None` remove) a `LIVESTARS_*` setting for the next [`Instance::restart`].
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.env.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// Run `livestars <args>` against this instance's data directory, database and settings.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(livestars_binary());
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .env_remove("LIVESTARS_DATABASE_URL")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(db) = &self.database_url {
+            cmd.env("LIVESTARS_DATABASE_URL", db);
+        }
+        cmd.output().expect("run livestars")
     }
 
     /// `livestars admin create`: the admin API token.

@@ -485,6 +485,9 @@ pub struct CheckReport {
     pub negative_user_balances: Vec<i64>,
     /// Accounts whose balance differs from the sum of their transfers: (account, balance, sum).
     pub mismatched: Vec<(i64, i64, i128)>,
+    /// The `chain` account must hold minus (credited deposits − payouts not failed):
+    /// (its balance, that figure) when they differ.
+    pub chain_mismatch: Option<(i64, i128)>,
 }
 
 impl CheckReport {
@@ -492,6 +495,7 @@ impl CheckReport {
         self.sum_of_balances == 0
             && self.negative_user_balances.is_empty()
             && self.mismatched.is_empty()
+            && self.chain_mismatch.is_none()
     }
 }
 
@@ -526,7 +530,17 @@ pub fn check(conn: &mut DbConnection) -> Result<CheckReport, LedgerError> {
         transfers: transfers.len() as i64,
         ..CheckReport::default()
     };
+    let deposited: Vec<i64> = deposits::table.select(deposits::amount).load(conn)?;
+    let paid: Vec<i64> = crate::db::schema::payouts::table
+        .filter(crate::db::schema::payouts::status.ne("failed"))
+        .select(crate::db::schema::payouts::units)
+        .load(conn)?;
+    let expected_chain = paid.iter().map(|v| i128::from(*v)).sum::<i128>()
+        - deposited.iter().map(|v| i128::from(*v)).sum::<i128>();
     for (id, kind, balance) in accounts {
+        if kind == "chain" && i128::from(balance) != expected_chain {
+            report.chain_mismatch = Some((balance, expected_chain));
+        }
         report.sum_of_balances += i128::from(balance);
         if kind == "user" && balance < 0 {
             report.negative_user_balances.push(id);

@@ -276,6 +276,8 @@ impl Service {
         let source = config
             .price_source()
             .map_err(|e| SettlementError::Invalid(e.to_string()))?;
+        // The workspace's reqwest brings rustls without a provider: ring, as everywhere here.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(concat!("livestars/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -52,6 +52,11 @@ fn last_scanned(conn: &mut DbConnection) -> Result<Option<BlockRef>, SettlementE
     }))
 }
 
+/// The last block the watcher scanned.
+pub fn scanned_to(conn: &mut DbConnection) -> Result<Option<u64>, SettlementError> {
+    Ok(last_scanned(conn)?.map(|b| b.number))
+}
+
 fn stored_hash(conn: &mut DbConnection, n: u64) -> Result<Option<String>, SettlementError> {
     Ok(chain_blocks::table
         .find(n as i64)
