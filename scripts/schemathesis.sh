@@ -40,7 +40,7 @@ status=0
 schemathesis run "$url/api/openapi.json" --checks "$checks" \
   --max-examples "$examples" --seed 20261126 --workers 1 \
   --header "Authorization: Bearer $token" --request-timeout 10 --no-color \
-  --exclude-path /api/sessions/current ${SCHEMATHESIS_ARGS:-} || status=$?
+  --exclude-path /api/sessions/current --exclude-path '/api/rooms/{id}/events' ${SCHEMATHESIS_ARGS:-} || status=$?
 schemathesis run "$url/api/openapi.json" --checks "$checks" \
   --max-examples "$examples" --seed 20261126 --workers 1 \
   --header "Authorization: Bearer $token" --request-timeout 10 --no-color \

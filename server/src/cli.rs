@@ -224,9 +224,10 @@ async fn reconcile(config: &Config) -> anyhow::Result<bool> {
     let (e, scanned) = tokio::task::spawn_blocking(move || {
         let db = open_db(&config2)?;
         db.write_blocking(|conn| {
-            let e = crate::settlement::payouts::expected(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let scanned = crate::settlement::watcher::scanned_to(conn)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let e =
+                crate::settlement::payouts::expected(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let scanned =
+                crate::settlement::watcher::scanned_to(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok::<_, anyhow::Error>((e, scanned))
         })
     })
@@ -234,13 +235,20 @@ async fn reconcile(config: &Config) -> anyhow::Result<bool> {
     let high = (e.deposits_in + e.pending_deposits).saturating_sub(e.paid_out);
     let low = high.saturating_sub(e.in_flight);
     let d = settle.decimals;
-    println!("treasury {} on chain {}: {} base units (decimals {d})", chain.treasury(), chain.chain_id(), on_chain);
+    println!(
+        "treasury {} on chain {}: {} base units (decimals {d})",
+        chain.treasury(),
+        chain.chain_id(),
+        on_chain
+    );
     println!(
         "ledger: deposits {} + pending {} - paid out {} - on their way {} (base units)",
         e.deposits_in, e.pending_deposits, e.paid_out, e.in_flight
     );
     match scanned {
-        Some(n) if n < head => println!("the watcher has scanned to block {n} of {head}: later deposits are not counted yet"),
+        Some(n) if n < head => println!(
+            "the watcher has scanned to block {n} of {head}: later deposits are not counted yet"
+        ),
         Some(n) => println!("the watcher has scanned to block {n} (head {head})"),
         None => println!("the watcher has not scanned any block yet"),
     }
@@ -248,10 +256,16 @@ async fn reconcile(config: &Config) -> anyhow::Result<bool> {
         println!("treasury reconciles with the ledger");
         Ok(true)
     } else if on_chain > high {
-        println!("treasury holds {} base units MORE than the ledger accounts for", on_chain - high);
+        println!(
+            "treasury holds {} base units MORE than the ledger accounts for",
+            on_chain - high
+        );
         Ok(false)
     } else {
-        println!("treasury holds {} base units LESS than the ledger accounts for", low - on_chain);
+        println!(
+            "treasury holds {} base units LESS than the ledger accounts for",
+            low - on_chain
+        );
         Ok(false)
     }
 }

@@ -56,7 +56,13 @@ impl Node {
             bin.display()
         );
         let child = std::process::Command::new(bin)
-            .args(["node", "--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "node",
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
             .current_dir(chain_dir())
             .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
             .stdout(std::process::Stdio::null())

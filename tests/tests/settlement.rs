@@ -39,13 +39,16 @@ impl Client {
     }
 
     async fn get(&self, url: String, token: &str) -> Value {
-        let (s, v) = self.call(reqwest::Method::GET, url, None, Some(token)).await;
+        let (s, v) = self
+            .call(reqwest::Method::GET, url, None, Some(token))
+            .await;
         assert_eq!(s, 200, "{v}");
         v
     }
 
     async fn post(&self, url: String, body: Value, token: Option<&str>) -> (u16, Value) {
-        self.call(reqwest::Method::POST, url, Some(body), token).await
+        self.call(reqwest::Method::POST, url, Some(body), token)
+            .await
     }
 
     /// Bind `account`'s address (an unlocked node account) to the signed-in user.
@@ -58,7 +61,9 @@ impl Client {
             )
             .await;
         assert_eq!(s, 201, "{c}");
-        let sig = node.personal_sign(account, c["message"].as_str().unwrap()).await;
+        let sig = node
+            .personal_sign(account, c["message"].as_str().unwrap())
+            .await;
         self.call(
             reqwest::Method::PUT,
             format!("{}/api/me/wallet/address", i.url),
@@ -80,14 +85,23 @@ impl Client {
     }
 
     /// Wait (up to 30 s) until `check` holds for the value at `url`.
-    async fn wait_for(&self, url: String, token: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    async fn wait_for(
+        &self,
+        url: String,
+        token: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.get(url.clone(), token).await;
             if check(&v) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -113,7 +127,12 @@ impl Client {
 }
 
 /// The instance's chain settings for `node` and `token`, with `extra` on top.
-fn chain_env(node: &Node, token: &str, key_file: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn chain_env(
+    node: &Node,
+    token: &str,
+    key_file: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("LIVESTARS_CHAIN_RPC_URL", node.url.as_str()),
         ("LIVESTARS_CHAIN_ID", "31337"),
@@ -178,12 +197,17 @@ impl Setup {
         let (s, v) = self.c.bind(i, &self.node, &t, account).await;
         assert_eq!(s, 200, "{v}");
         self.fund(account, live * LIVE).await;
-        self.node.transfer(&self.token, account, TREASURY, live * LIVE).await;
+        self.node
+            .transfer(&self.token, account, TREASURY, live * LIVE)
+            .await;
         self.node.mine(1).await;
         self.c
-            .wait_for(format!("{}/api/me/wallet", i.url), &t, "deposit credited", |w| {
-                w["units"].as_i64() == Some(live as i64 * 100_000_000)
-            })
+            .wait_for(
+                format!("{}/api/me/wallet", i.url),
+                &t,
+                "deposit credited",
+                |w| w["units"].as_i64() == Some(live as i64 * 100_000_000),
+            )
             .await;
         t
     }
@@ -196,7 +220,10 @@ impl Setup {
             "ledger check failed:\n{text}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(text.contains("treasury reconciles with the ledger"), "{text}");
+        assert!(
+            text.contains("treasury reconciles with the ledger"),
+            "{text}"
+        );
         text
     }
 }
@@ -231,9 +258,12 @@ async fn deposit_tip_payout(backend: Backend) {
     node.transfer(&s.token, &wallet_v, TREASURY, value).await;
     // Mined but not confirmed (2 confirmations): seen as pending, nothing credited.
     let deps = c
-        .wait_for(format!("{}/api/me/deposits", i.url), &viewer, "pending deposit", |d| {
-            d.as_array().is_some_and(|a| !a.is_empty())
-        })
+        .wait_for(
+            format!("{}/api/me/deposits", i.url),
+            &viewer,
+            "pending deposit",
+            |d| d.as_array().is_some_and(|a| !a.is_empty()),
+        )
         .await;
     assert_eq!(deps[0]["status"], "pending", "{deps}");
     assert_eq!(c.balance(i, &viewer).await, "0");
@@ -310,7 +340,10 @@ async fn deposit_tip_payout(backend: Backend) {
     node.mine(1).await;
     let p = c.wait_payout(i, &model, id, "confirmed").await;
     let got = node.balance_of(&s.token, &wallet_m).await - before;
-    assert_eq!(got, 2_999_999_990_000_000_000, "exactly the amount in base units");
+    assert_eq!(
+        got, 2_999_999_990_000_000_000,
+        "exactly the amount in base units"
+    );
     let logs = node.transfers(&s.token, TREASURY, &wallet_m).await;
     assert_eq!(logs.len(), 1, "one on-chain transfer");
     assert_eq!(logs[0]["transactionHash"], p["tx_hash"]);
@@ -323,10 +356,15 @@ async fn deposit_tip_payout(backend: Backend) {
     // A 1-unit payout: no minimum.
     let (st, p) = c.payout(i, &model, "0.00000001", "payout-0002").await;
     assert_eq!(st, 201, "{p}");
-    c.wait_payout(i, &model, p["id"].as_i64().unwrap(), "broadcast").await;
+    c.wait_payout(i, &model, p["id"].as_i64().unwrap(), "broadcast")
+        .await;
     node.mine(1).await;
-    c.wait_payout(i, &model, p["id"].as_i64().unwrap(), "confirmed").await;
-    assert_eq!(node.balance_of(&s.token, &wallet_m).await - before, 3 * LIVE);
+    c.wait_payout(i, &model, p["id"].as_i64().unwrap(), "confirmed")
+        .await;
+    assert_eq!(
+        node.balance_of(&s.token, &wallet_m).await - before,
+        3 * LIVE
+    );
 
     // LIVE from an address nobody bound waits, then its owner signs in with the wallet.
     let stranger = node.accounts[4].clone();
@@ -343,7 +381,9 @@ async fn deposit_tip_payout(backend: Backend) {
         .await;
     assert_eq!(st, 201);
     // Signed by someone else: refused, the challenge still usable.
-    let forged = node.personal_sign(&node.accounts[5], ch["message"].as_str().unwrap()).await;
+    let forged = node
+        .personal_sign(&node.accounts[5], ch["message"].as_str().unwrap())
+        .await;
     let (st, v) = c
         .post(
             format!("{}/api/wallet/sessions", i.url),
@@ -352,7 +392,9 @@ async fn deposit_tip_payout(backend: Backend) {
         )
         .await;
     assert_eq!((st, v["error"].as_str()), (401, Some("bad_signature")));
-    let sig = node.personal_sign(&stranger, ch["message"].as_str().unwrap()).await;
+    let sig = node
+        .personal_sign(&stranger, ch["message"].as_str().unwrap())
+        .await;
     let (st, session) = c
         .post(
             format!("{}/api/wallet/sessions", i.url),
@@ -362,8 +404,15 @@ async fn deposit_tip_payout(backend: Backend) {
         .await;
     assert_eq!(st, 201, "a new wallet-only account: {session}");
     let stranger_token = session["token"].as_str().unwrap().to_string();
-    assert!(session["account"]["username"].as_str().unwrap().starts_with("w_"));
-    assert_eq!(c.balance(i, &stranger_token).await, "1", "the held deposit was claimed");
+    assert!(session["account"]["username"]
+        .as_str()
+        .unwrap()
+        .starts_with("w_"));
+    assert_eq!(
+        c.balance(i, &stranger_token).await,
+        "1",
+        "the held deposit was claimed"
+    );
     // The same signed message again: refused.
     let (st, v) = c
         .post(
@@ -386,7 +435,9 @@ async fn deposit_tip_payout(backend: Backend) {
         ("99999999999999999999", "invalid_amount"),
         ("1", "insufficient_balance"),
     ] {
-        let (st, v) = c.payout(i, &model, amount, &format!("bad-key-{}", amount.len())).await;
+        let (st, v) = c
+            .payout(i, &model, amount, &format!("bad-key-{}", amount.len()))
+            .await;
         assert_eq!(v["error"], code, "{amount}: {st} {v}");
     }
     let (st, v) = c.payout(i, &r1, "0.01", "no-wallet-1").await;
@@ -420,25 +471,33 @@ async fn a_reorg_removes_an_unconfirmed_deposit() {
     node.transfer(&s.token, &wallet, TREASURY, 5 * LIVE).await;
     node.mine(1).await; // 2 confirmations of 3
     let deps = c
-        .wait_for(format!("{}/api/me/deposits", i.url), &t, "pending deposit", |d| {
-            d.as_array().is_some_and(|a| a.len() == 1)
-        })
+        .wait_for(
+            format!("{}/api/me/deposits", i.url),
+            &t,
+            "pending deposit",
+            |d| d.as_array().is_some_and(|a| a.len() == 1),
+        )
         .await;
     assert_eq!(deps[0]["status"], "pending");
     // The chain reorganises: the deposit's block is gone; a longer chain without it follows.
     node.revert(&snap).await;
     node.mine(6).await;
-    c.wait_for(format!("{}/api/me/deposits", i.url), &t, "deposit gone", |d| {
-        d.as_array().is_some_and(|a| a.is_empty())
-    })
+    c.wait_for(
+        format!("{}/api/me/deposits", i.url),
+        &t,
+        "deposit gone",
+        |d| d.as_array().is_some_and(|a| a.is_empty()),
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(c.balance(i, &t).await, "0", "nothing credited");
     // Sent again on the new chain: credited once.
     node.transfer(&s.token, &wallet, TREASURY, 5 * LIVE).await;
     node.mine(2).await;
-    c.wait_for(format!("{}/api/me/wallet", i.url), &t, "credit", |w| w["balance"] == "5")
-        .await;
+    c.wait_for(format!("{}/api/me/wallet", i.url), &t, "credit", |w| {
+        w["balance"] == "5"
+    })
+    .await;
     node.mine(3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(c.balance(i, &t).await, "5");
@@ -447,7 +506,11 @@ async fn a_reorg_removes_an_unconfirmed_deposit() {
 
 #[tokio::test]
 async fn a_stuck_payout_is_replaced_with_higher_fees() {
-    let s = setup(Backend::Sqlite, &[("LIVESTARS_PAYOUT_BUMP_AFTER_SECS", "1")]).await;
+    let s = setup(
+        Backend::Sqlite,
+        &[("LIVESTARS_PAYOUT_BUMP_AFTER_SECS", "1")],
+    )
+    .await;
     let (i, c, node) = (&s.instance, &s.c, &s.node);
     let t = s.funded_user("sara", &node.accounts[2].clone(), 5).await;
     node.set_automine(false).await;
@@ -457,17 +520,28 @@ async fn a_stuck_payout_is_replaced_with_higher_fees() {
     let first = c.wait_payout(i, &t, id, "broadcast").await;
     let first_hash = first["tx_hash"].as_str().unwrap().to_string();
     // Pending in the node's pool (no block is mined): read its fees before it is replaced.
-    let old_tx = node.rpc("eth_getTransactionByHash", json!([first_hash])).await;
+    let old_tx = node
+        .rpc("eth_getTransactionByHash", json!([first_hash]))
+        .await;
     assert!(old_tx["blockNumber"].is_null(), "pending: {old_tx}");
     let bumped = c
-        .wait_for(format!("{}/api/me/payouts/{id}", i.url), &t, "replacement", |p| {
-            p["tx_hash"].as_str() != Some(first_hash.as_str())
-        })
+        .wait_for(
+            format!("{}/api/me/payouts/{id}", i.url),
+            &t,
+            "replacement",
+            |p| p["tx_hash"].as_str() != Some(first_hash.as_str()),
+        )
         .await;
     let second_hash = bumped["tx_hash"].as_str().unwrap().to_string();
-    let hexnum = |v: &Value| u128::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-    let new_tx = node.rpc("eth_getTransactionByHash", json!([second_hash])).await;
-    assert_eq!(new_tx["nonce"], old_tx["nonce"], "a replacement: the same nonce");
+    let hexnum =
+        |v: &Value| u128::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let new_tx = node
+        .rpc("eth_getTransactionByHash", json!([second_hash]))
+        .await;
+    assert_eq!(
+        new_tx["nonce"], old_tx["nonce"],
+        "a replacement: the same nonce"
+    );
     assert_eq!(new_tx["input"], old_tx["input"], "the same transfer");
     assert!(
         hexnum(&new_tx["maxFeePerGas"]) * 8 >= hexnum(&old_tx["maxFeePerGas"]) * 9,
@@ -497,12 +571,20 @@ async fn a_reverted_payout_is_refunded() {
     assert_eq!(st, 201, "{p}");
     assert_eq!(c.balance(i, &t).await, "3");
     node.mine(2).await;
-    let failed = c.wait_payout(i, &t, p["id"].as_i64().unwrap(), "failed").await;
-    assert!(failed["reason"].as_str().unwrap().contains("reverted"), "{failed}");
+    let failed = c
+        .wait_payout(i, &t, p["id"].as_i64().unwrap(), "failed")
+        .await;
+    assert!(
+        failed["reason"].as_str().unwrap().contains("reverted"),
+        "{failed}"
+    );
     assert_eq!(c.balance(i, &t).await, "5", "the money is back");
     let history = c.wallet(i, &t).await["history"].clone();
     assert_eq!(history[0]["kind"], "payout_refund");
-    assert!(node.transfers(&s.token, TREASURY, &node.accounts[2]).await.is_empty());
+    assert!(node
+        .transfers(&s.token, TREASURY, &node.accounts[2])
+        .await
+        .is_empty());
     s.ledger_check();
 }
 
@@ -516,7 +598,13 @@ async fn a_crash_between_signing_and_broadcast_sends_the_same_transaction() {
     let id = p["id"].as_i64().unwrap();
     let signed = s.c.wait_payout(&s.instance, &t, id, "signed").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(s.node.transfers(&s.token, TREASURY, &wallet).await.is_empty(), "not sent yet");
+    assert!(
+        s.node
+            .transfers(&s.token, TREASURY, &wallet)
+            .await
+            .is_empty(),
+        "not sent yet"
+    );
     s.instance.kill();
     s.instance.set_env("LIVESTARS_TEST_PAUSE_AFTER_SIGN", None);
     s.instance.restart();
@@ -525,7 +613,10 @@ async fn a_crash_between_signing_and_broadcast_sends_the_same_transaction() {
     s.c.wait_payout(&s.instance, &t2, id, "broadcast").await;
     s.node.mine(2).await;
     let done = s.c.wait_payout(&s.instance, &t2, id, "confirmed").await;
-    assert_eq!(done["tx_hash"], signed["tx_hash"], "the stored transaction, not a new one");
+    assert_eq!(
+        done["tx_hash"], signed["tx_hash"],
+        "the stored transaction, not a new one"
+    );
     let logs = s.node.transfers(&s.token, TREASURY, &wallet).await;
     assert_eq!(logs.len(), 1);
     assert_eq!(s.c.balance(&s.instance, &t2).await, "3.5");
@@ -569,7 +660,11 @@ async fn sign_in(c: &Client, i: &Instance, name: &str) -> String {
 
 #[tokio::test]
 async fn a_payout_whose_nonce_another_transaction_took_is_refunded() {
-    let s = setup(Backend::Sqlite, &[("LIVESTARS_PAYOUT_BUMP_AFTER_SECS", "600")]).await;
+    let s = setup(
+        Backend::Sqlite,
+        &[("LIVESTARS_PAYOUT_BUMP_AFTER_SECS", "600")],
+    )
+    .await;
     let (i, c, node) = (&s.instance, &s.c, &s.node);
     let t = s.funded_user("nina", &node.accounts[2].clone(), 5).await;
     node.set_automine(false).await;
@@ -577,9 +672,18 @@ async fn a_payout_whose_nonce_another_transaction_took_is_refunded() {
     assert_eq!(st, 201);
     let id = p["id"].as_i64().unwrap();
     let sent = c.wait_payout(i, &t, id, "broadcast").await;
-    let ours = node.rpc("eth_getTransactionByHash", json!([sent["tx_hash"]])).await;
+    let ours = node
+        .rpc("eth_getTransactionByHash", json!([sent["tx_hash"]]))
+        .await;
     // Someone with the hot wallet's key replaces it: same nonce, ten times the fees.
-    let fee = u128::from_str_radix(ours["maxFeePerGas"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let fee = u128::from_str_radix(
+        ours["maxFeePerGas"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
     node.rpc(
         "eth_sendTransaction",
         json!([{
@@ -592,15 +696,23 @@ async fn a_payout_whose_nonce_another_transaction_took_is_refunded() {
     node.set_automine(true).await;
     node.mine(2).await;
     let failed = c.wait_payout(i, &t, id, "failed").await;
-    assert!(failed["reason"].as_str().unwrap().contains("dropped"), "{failed}");
+    assert!(
+        failed["reason"].as_str().unwrap().contains("dropped"),
+        "{failed}"
+    );
     assert_eq!(c.balance(i, &t).await, "5", "refunded");
-    assert!(node.transfers(&s.token, TREASURY, &node.accounts[2]).await.is_empty());
+    assert!(node
+        .transfers(&s.token, TREASURY, &node.accounts[2])
+        .await
+        .is_empty());
     // The next payout takes the next free nonce and goes through.
     let (st, p) = c.payout(i, &t, "1", "dropped-02").await;
     assert_eq!(st, 201);
-    c.wait_payout(i, &t, p["id"].as_i64().unwrap(), "broadcast").await;
+    c.wait_payout(i, &t, p["id"].as_i64().unwrap(), "broadcast")
+        .await;
     node.mine(2).await;
-    c.wait_payout(i, &t, p["id"].as_i64().unwrap(), "confirmed").await;
+    c.wait_payout(i, &t, p["id"].as_i64().unwrap(), "confirmed")
+        .await;
     assert_eq!(c.balance(i, &t).await, "4");
     s.ledger_check();
 }

@@ -12,3 +12,4 @@ mod moderation;
 mod openapi;
 mod profiles;
 mod rooms;
+mod wallets;

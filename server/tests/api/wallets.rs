@@ -1,0 +1,350 @@
+//! Wallet binding and wallet sign-in by signature (EIP-4361 message, EIP-191 signature), and
+//! settlement answers on an instance without a chain node. Signatures are made with real
+//! secp256k1 keys; forged, malformed, reused, expired and misdirected ones are refused with
+//! nothing changed.
+
+use diesel::prelude::*;
+use livestars_server::db::schema::{users, wallet_challenges, wallets};
+use livestars_server::settlement::chain::{address_of_key, personal_sign};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{assert_error, spawn_app_with, Backend, TestApp};
+
+both_backends!(
+    binding_a_wallet_takes_a_fresh_signature_of_the_address,
+    bad_signatures_and_nonces_change_nothing,
+    a_wallet_signs_in_to_its_own_account,
+    without_a_chain_payouts_answer_503,
+);
+
+const KEY_A: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
+const KEY_B: &str = "0x2222222222222222222222222222222222222222222222222222222222222222";
+
+fn address(key: &str) -> String {
+    address_of_key(key).unwrap().to_string()
+}
+
+async fn challenge(app: &TestApp, address: &str, purpose: &str) -> Value {
+    let r = app
+        .post_json(
+            "/api/wallet/challenges",
+            &json!({"address": address, "purpose": purpose}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+async fn put_address(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.url("/api/me/wallet/address"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn bound(app: &TestApp, user: i64) -> Option<String> {
+    let mut conn = app.db.conn().unwrap();
+    wallets::table
+        .find(user)
+        .select(wallets::address)
+        .first(&mut *conn)
+        .optional()
+        .unwrap()
+}
+
+async fn binding_a_wallet_takes_a_fresh_signature_of_the_address(app: TestApp) {
+    let alice = app.viewer("alice").await;
+    let a = address(KEY_A);
+    let c = challenge(&app, &a.to_uppercase().replace("0X", "0x"), "bind").await;
+    let message = c["message"].as_str().unwrap();
+    // An EIP-4361 message naming this instance, the address (EIP-55), the chain and the nonce.
+    let host = app.address.trim_start_matches("http://");
+    assert!(
+        message.starts_with(&format!(
+            "{host} wants you to sign in with your Ethereum account:\n0x"
+        )),
+        "{message}"
+    );
+    assert!(message.to_lowercase().contains(&a), "{message}");
+    assert!(message.contains(&format!("Nonce: {}", c["nonce"].as_str().unwrap())));
+    assert!(message.contains("Chain ID: 1\n"));
+    let sig = personal_sign(KEY_A, message).unwrap();
+    let r = put_address(
+        &app,
+        &alice.token,
+        json!({"nonce": c["nonce"], "signature": sig}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["address"], a.as_str());
+    assert_eq!(bound(&app, alice.id).as_deref(), Some(a.as_str()));
+    let w: Value = app
+        .get("/api/me/wallet", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(w["address"], a.as_str());
+    // Another account cannot take it.
+    let bob = app.viewer("bobby").await;
+    let c = challenge(&app, &a, "bind").await;
+    let sig = personal_sign(KEY_A, c["message"].as_str().unwrap()).unwrap();
+    let r = put_address(
+        &app,
+        &bob.token,
+        json!({"nonce": c["nonce"], "signature": sig}),
+    )
+    .await;
+    assert_error(r, 409, "wallet_taken").await;
+    assert_eq!(bound(&app, bob.id), None);
+    // Alice moves to another address of hers: the new one replaces the old.
+    let b = address(KEY_B);
+    let c = challenge(&app, &b, "bind").await;
+    let sig = personal_sign(KEY_B, c["message"].as_str().unwrap()).unwrap();
+    let r = put_address(
+        &app,
+        &alice.token,
+        json!({"nonce": c["nonce"], "signature": sig}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(bound(&app, alice.id).as_deref(), Some(b.as_str()));
+}
+
+async fn bad_signatures_and_nonces_change_nothing(app: TestApp) {
+    let alice = app.viewer("alice").await;
+    let a = address(KEY_A);
+    for (body, code) in [
+        (
+            json!({"address": "0x1234", "purpose": "bind"}),
+            "invalid_field",
+        ),
+        (json!({"address": a, "purpose": "steal"}), "invalid_field"),
+        (
+            json!({"address": "not an address at all 0000000000000000000", "purpose": "bind"}),
+            "invalid_field",
+        ),
+    ] {
+        let r = app.post_json("/api/wallet/challenges", &body, None).await;
+        assert_error(r, 400, code).await;
+    }
+    let c = challenge(&app, &a, "bind").await;
+    let message = c["message"].as_str().unwrap().to_string();
+    // Signed by another key, malformed, or over another message: 401, nothing bound.
+    let forged = personal_sign(KEY_B, &message).unwrap();
+    let other_text = personal_sign(KEY_A, &message.replace("Nonce", "nonce")).unwrap();
+    for sig in [forged.as_str(), "0x1234", "zz", other_text.as_str(), ""] {
+        let r = put_address(
+            &app,
+            &alice.token,
+            json!({"nonce": c["nonce"], "signature": sig}),
+        )
+        .await;
+        assert_error(r, 401, "bad_signature").await;
+    }
+    assert_eq!(bound(&app, alice.id), None);
+    // Unknown nonce, and a sign-in challenge used to bind.
+    let r = put_address(
+        &app,
+        &alice.token,
+        json!({"nonce": "0123456789abcdef", "signature": forged}),
+    )
+    .await;
+    assert_error(r, 404, "unknown_challenge").await;
+    let s = challenge(&app, &a, "sign_in").await;
+    let sig = personal_sign(KEY_A, s["message"].as_str().unwrap()).unwrap();
+    let r = put_address(
+        &app,
+        &alice.token,
+        json!({"nonce": s["nonce"], "signature": sig}),
+    )
+    .await;
+    assert_error(r, 404, "unknown_challenge").await;
+    // Without a session: 401 and the challenge stays unused.
+    let sig = personal_sign(KEY_A, &message).unwrap();
+    let r = app
+        .client
+        .put(app.url("/api/me/wallet/address"))
+        .json(&json!({"nonce": c["nonce"], "signature": sig}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The genuine signature works once; the same again is refused.
+    let r = put_address(
+        &app,
+        &alice.token,
+        json!({"nonce": c["nonce"], "signature": sig}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = put_address(
+        &app,
+        &alice.token,
+        json!({"nonce": c["nonce"], "signature": sig}),
+    )
+    .await;
+    assert_error(r, 409, "challenge_used").await;
+    // An expired challenge.
+    let e = challenge(&app, &address(KEY_B), "bind").await;
+    {
+        let mut conn = app.db.conn().unwrap();
+        diesel::update(wallet_challenges::table.find(e["nonce"].as_str().unwrap()))
+            .set(
+                wallet_challenges::expires_at
+                    .eq(livestars_server::db::now() - chrono::Duration::minutes(1)),
+            )
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let sig = personal_sign(KEY_B, e["message"].as_str().unwrap()).unwrap();
+    let r = put_address(
+        &app,
+        &alice.token,
+        json!({"nonce": e["nonce"], "signature": sig}),
+    )
+    .await;
+    assert_error(r, 410, "challenge_expired").await;
+    assert_eq!(bound(&app, alice.id).as_deref(), Some(a.as_str()));
+}
+
+async fn a_wallet_signs_in_to_its_own_account(app: TestApp) {
+    let a = address(KEY_A);
+    let sign_in = |c: Value, key: &'static str| {
+        let app = &app;
+        async move {
+            let sig = personal_sign(key, c["message"].as_str().unwrap()).unwrap();
+            app.post_json(
+                "/api/wallet/sessions",
+                &json!({"nonce": c["nonce"], "signature": sig}),
+                None,
+            )
+            .await
+        }
+    };
+    // First time: a new wallet-only account.
+    let r = sign_in(challenge(&app, &a, "sign_in").await, KEY_A).await;
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let name = v["account"]["username"].as_str().unwrap().to_string();
+    assert_eq!(name, format!("w_{}", &a[2..12]));
+    let token = v["token"].as_str().unwrap();
+    let me: Value = app.get("/api/me", Some(token)).await.json().await.unwrap();
+    assert_eq!(me["username"], name.as_str());
+    // No password signs in to it.
+    let r = app
+        .post_json(
+            "/api/sessions",
+            &json!({"username": name, "password": "!wallet-only"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    // Again: the same account.
+    let r = sign_in(challenge(&app, &a, "sign_in").await, KEY_A).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["account"]["username"], name.as_str());
+    // An existing account that bound its wallet signs in with it.
+    let carol = app.viewer("carol").await;
+    let b = address(KEY_B);
+    let c = challenge(&app, &b, "bind").await;
+    let sig = personal_sign(KEY_B, c["message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        put_address(
+            &app,
+            &carol.token,
+            json!({"nonce": c["nonce"], "signature": sig})
+        )
+        .await
+        .status(),
+        200
+    );
+    let r = sign_in(challenge(&app, &b, "sign_in").await, KEY_B).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["account"]["username"], "carol");
+    // Suspended: refused.
+    {
+        let mut conn = app.db.conn().unwrap();
+        diesel::update(users::table.find(carol.id))
+            .set(users::suspended_at.eq(Some(livestars_server::db::now())))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let r = sign_in(challenge(&app, &b, "sign_in").await, KEY_B).await;
+    assert_error(r, 403, "account_suspended").await;
+    let count: i64 = {
+        let mut conn = app.db.conn().unwrap();
+        users::table.count().get_result(&mut *conn).unwrap()
+    };
+    assert_eq!(count, 2, "no account made by the refused sign-in");
+}
+
+async fn without_a_chain_payouts_answer_503(app: TestApp) {
+    let alice = app.viewer("alice").await;
+    let info: Value = app.get("/api/settlement", None).await.json().await.unwrap();
+    assert_eq!(info["deposits"], false);
+    assert_eq!(info["payouts"], false);
+    assert_eq!(info["usd_rate"], Value::Null);
+    assert_eq!(info["unit"], "0.00000001");
+    let r = app
+        .post_json(
+            "/api/me/payouts",
+            &json!({"amount": "1", "idempotency_key": "payout-0001"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_error(r, 503, "settlement_disabled").await;
+    let r = app.get("/api/me/payouts", Some(&alice.token)).await;
+    assert_eq!(r.status(), 200);
+    let r = app.get("/api/me/payouts/1", Some(&alice.token)).await;
+    assert_error(r, 404, "not_found").await;
+    let r = app.get("/api/rooms/999/events", None).await;
+    assert_error(r, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn usd_prices_come_with_the_fixed_rate() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app_with(backend, |c| {
+            c.usd_rate = "0.05".into();
+            c.payout_gas = "deducted".into();
+            c.payout_fee = "0.25".into();
+        })
+        .await;
+        let info: Value = app.get("/api/settlement", None).await.json().await.unwrap();
+        assert_eq!(info["usd_rate"], "0.05");
+        assert_eq!(info["usd_source"], "fixed");
+        assert_eq!(info["payout_gas"], "deducted");
+        assert_eq!(info["payout_fee"], "0.25");
+        assert_eq!(info["payout_fee_usd"], "0.01");
+        let alice = app.viewer("alice").await;
+        {
+            let mut conn = app.db.conn().unwrap();
+            livestars_server::ledger::credit_deposit(
+                &mut conn,
+                alice.id,
+                "0xabc",
+                0,
+                250 * 100_000_000,
+            )
+            .unwrap();
+        }
+        let w: Value = app
+            .get("/api/me/wallet", Some(&alice.token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(w["balance"], "250");
+        assert_eq!(w["balance_usd"], "12.50");
+        assert_eq!(w["history"][0]["amount_usd"], "12.50");
+    }
+}
