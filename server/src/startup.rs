@@ -109,6 +109,13 @@ impl Application {
                 .await
                 .map_err(|e| StartError::Settlement(e.to_string()))?,
         );
+        let tips = Arc::new(crate::ledger::batch::TipBatcher::start(
+            db.clone(),
+            crate::ledger::Split {
+                model_bps: config.tip_model_share_bps,
+                referral_bps: config.referral_bps.clone(),
+            },
+        ));
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
@@ -117,6 +124,7 @@ impl Application {
             openapi_json: http::openapi::render().into(),
             settle: settle.clone(),
             events: Arc::new(crate::rooms::events::RoomEvents::default()),
+            tips,
         };
         let server = HttpServer::new(move || {
             App::new()

@@ -29,6 +29,7 @@ pub struct AppState {
     pub openapi_json: Arc<str>,
     pub settle: Arc<crate::settlement::Service>,
     pub events: Arc<crate::rooms::events::RoomEvents>,
+    pub tips: Arc<crate::ledger::batch::TipBatcher>,
 }
 
 /// Register every route, extractor configuration and middleware on an actix `App`.

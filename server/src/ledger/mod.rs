@@ -7,6 +7,8 @@
 //! what came in from the blockchain. A user's balance never goes below zero: the debit is a
 //! conditional update inside the transaction (and a CHECK constraint backs it).
 
+pub mod batch;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use livestars_api::{LedgerEntry, TipReceipt};
@@ -348,6 +350,98 @@ pub enum Tipped {
     Replayed(TipReceipt),
 }
 
+/// Credits owed to accounts by the tips of one transaction, applied once per account at the
+/// end (in account order, so concurrent writers take row locks in one order). Debits are never
+/// deferred: each is a conditional update that decides "enough or not" on the spot.
+#[derive(Debug, Default)]
+pub struct Credits(std::collections::BTreeMap<i64, i64>);
+
+impl Credits {
+    fn add(&mut self, account: i64, amount: i64) -> Result<(), LedgerError> {
+        let e = self.0.entry(account).or_default();
+        *e = e.checked_add(amount).ok_or(LedgerError::Overflow)?;
+        Ok(())
+    }
+
+    /// Write the accumulated credits to the balances (the transfers are written already).
+    pub fn apply(self, conn: &mut DbConnection) -> Result<(), LedgerError> {
+        for (account, amount) in self.0 {
+            if amount != 0 {
+                diesel::update(ledger_accounts::table.find(account))
+                    .set(ledger_accounts::balance.eq(ledger_accounts::balance + amount))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Facts a tip looks up that do not change once they exist (an account's ledger account id,
+/// its referral chain, a username), remembered by the tip batcher between transactions. New
+/// ledger accounts stay `pending` until their transaction commits.
+#[derive(Debug, Default)]
+pub struct TipCache {
+    accounts: std::collections::HashMap<i64, i64>,
+    pending: std::collections::HashMap<i64, i64>,
+    chains: std::collections::HashMap<i64, Vec<i64>>,
+    names: std::collections::HashMap<i64, String>,
+    instance: Option<i64>,
+}
+
+impl TipCache {
+    pub fn committed(&mut self) {
+        self.accounts.extend(self.pending.drain());
+    }
+
+    pub fn rolled_back(&mut self) {
+        self.pending.clear();
+    }
+
+    fn account(&mut self, conn: &mut DbConnection, user: i64) -> Result<i64, LedgerError> {
+        if let Some(a) = self.accounts.get(&user).or(self.pending.get(&user)) {
+            return Ok(*a);
+        }
+        let a = account_of(conn, user)?;
+        self.pending.insert(user, a);
+        Ok(a)
+    }
+
+    fn chain(
+        &mut self,
+        conn: &mut DbConnection,
+        user: i64,
+        depth: usize,
+    ) -> Result<Vec<i64>, LedgerError> {
+        if let Some(c) = self.chains.get(&user) {
+            return Ok(c.clone());
+        }
+        let c = referral_chain(conn, user, depth)?;
+        self.chains.insert(user, c.clone());
+        Ok(c)
+    }
+
+    fn name(&mut self, conn: &mut DbConnection, user: i64) -> Result<String, LedgerError> {
+        if let Some(n) = self.names.get(&user) {
+            return Ok(n.clone());
+        }
+        let n: String = users::table
+            .find(user)
+            .select(users::username)
+            .first(conn)?;
+        self.names.insert(user, n.clone());
+        Ok(n)
+    }
+
+    fn instance(&mut self, conn: &mut DbConnection) -> Result<i64, LedgerError> {
+        if let Some(i) = self.instance {
+            return Ok(i);
+        }
+        let i = system_account(conn, "instance")?;
+        self.instance = Some(i);
+        Ok(i)
+    }
+}
+
 /// Tip the model of `room_id`, in ONE transaction (the caller's): the tipper is debited; the
 /// model credited her share; each referrer up to three tiers up the tipper's and the model's
 /// chains credited its tier's share (from the instance's part, never the model's); the
@@ -360,6 +454,36 @@ pub fn tip(
     room_id: i64,
     amount: i64,
     key: &str,
+) -> Result<Tipped, LedgerError> {
+    let mut credits = Credits::default();
+    let mut cache = TipCache::default();
+    let done = tip_deferred(
+        conn,
+        split,
+        tipper,
+        room_id,
+        amount,
+        key,
+        &mut credits,
+        &mut cache,
+    )?;
+    credits.apply(conn)?;
+    Ok(done)
+}
+
+/// [`tip`] with the credits left in `credits` for the caller to apply before its commit — so
+/// that many tips in one transaction update each credited balance once. A refused tip writes
+/// nothing (every check, and the conditional debit, come before any write).
+#[allow(clippy::too_many_arguments)]
+pub fn tip_deferred(
+    conn: &mut DbConnection,
+    split: &Split,
+    tipper: &User,
+    room_id: i64,
+    amount: i64,
+    key: &str,
+    credits: &mut Credits,
+    cache: &mut TipCache,
 ) -> Result<Tipped, LedgerError> {
     if amount <= 0 {
         return Err(LedgerError::InvalidAmount("a tip is positive".into()));
@@ -401,7 +525,8 @@ pub fn tip(
     let model_share = share(amount, split.model_bps)?;
     let mut referral: Vec<(i64, i64)> = Vec::new();
     for side in [tipper.id, model_id] {
-        for (tier, referrer) in referral_chain(conn, side, split.referral_bps.len())?
+        for (tier, referrer) in cache
+            .chain(conn, side, split.referral_bps.len())?
             .into_iter()
             .enumerate()
         {
@@ -420,6 +545,19 @@ pub fn tip(
         .and_then(|r| r.checked_sub(referral_total))
         .filter(|r| *r >= 0)
         .ok_or(LedgerError::Overflow)?;
+    let from = cache.account(conn, tipper.id)?;
+    // The whole amount leaves the tipper first: one conditional debit decides "enough or not",
+    // before anything is written.
+    let balance_after: Option<i64> = diesel::update(
+        ledger_accounts::table
+            .find(from)
+            .filter(ledger_accounts::balance.ge(amount)),
+    )
+    .set(ledger_accounts::balance.eq(ledger_accounts::balance - amount))
+    .returning(ledger_accounts::balance)
+    .get_result(conn)
+    .optional()?;
+    let balance_after = balance_after.ok_or(LedgerError::InsufficientBalance)?;
     let id: i64 = diesel::insert_into(tips::table)
         .values((
             tips::tipper_id.eq(tipper.id),
@@ -443,37 +581,53 @@ pub fn tip(
             }
         })?;
     let reference = format!("tip:{id}");
-    let from = account_of(conn, tipper.id)?;
-    let model_account = account_of(conn, model_id)?;
-    // The whole amount leaves the tipper first: one conditional debit decides "enough or not".
-    let instance = system_account(conn, "instance")?;
-    transfer(conn, from, instance, amount, "tip", &reference, t)?;
+    let instance = cache.instance(conn)?;
+    let model_account = cache.account(conn, model_id)?;
+    let mut parts = vec![(from, instance, amount, "tip")];
+    credits.add(instance, amount)?;
     if model_share > 0 {
-        transfer(
-            conn,
-            instance,
-            model_account,
-            model_share,
-            "tip_model",
-            &reference,
-            t,
-        )?;
+        parts.push((instance, model_account, model_share, "tip_model"));
+        credits.add(instance, -model_share)?;
+        credits.add(model_account, model_share)?;
     }
     for (referrer, s) in referral {
-        let account = account_of(conn, referrer)?;
-        transfer(conn, instance, account, s, "tip_referral", &reference, t)?;
+        let account = cache.account(conn, referrer)?;
+        parts.push((instance, account, s, "tip_referral"));
+        credits.add(instance, -s)?;
+        credits.add(account, s)?;
     }
-    let row = (
+    let rows: Vec<_> = parts
+        .iter()
+        .map(|(debit, credit, amount, kind)| {
+            (
+                ledger_transfers::debit_account.eq(*debit),
+                ledger_transfers::credit_account.eq(*credit),
+                ledger_transfers::amount.eq(*amount),
+                ledger_transfers::kind.eq(*kind),
+                ledger_transfers::reference.eq(&reference),
+                ledger_transfers::created_at.eq(t),
+            )
+        })
+        .collect();
+    // One multi-row insert (not offered through MultiConnection: on each backend's own).
+    let insert = diesel::insert_into(ledger_transfers::table).values(&rows);
+    match conn {
+        DbConnection::Postgres(c) => insert.execute(c)?,
+        DbConnection::Sqlite(c) => insert.execute(c)?,
+    };
+    Ok(Tipped::Created(TipReceipt {
         id,
-        model_id,
         room_id,
-        amount,
-        model_share,
-        referral_total,
-        instance_share,
-        t,
-    );
-    Ok(Tipped::Created(receipt(conn, row, tipper.id)?))
+        model: cache.name(conn, model_id)?,
+        amount: format_amount(amount),
+        units: amount,
+        model_share: format_amount(model_share),
+        referral_total: format_amount(referral_total),
+        instance_share: format_amount(instance_share),
+        balance: format_amount(balance_after),
+        created_at: t.and_utc(),
+        amount_usd: None,
+    }))
 }
 
 /// What `livestars ledger check` found.

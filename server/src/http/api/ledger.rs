@@ -6,7 +6,8 @@ use livestars_api::{ErrorBody, TipEvent, TipReceipt, TipRequest, Wallet};
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::ledger::{self, LedgerError, Split, Tipped};
+use crate::ledger::batch::TipJob;
+use crate::ledger::{self, LedgerError, Tipped};
 
 /// Tip the model of a room: in one transaction the tipper is debited, the model credited her
 /// share (the instance's setting, 70–80%), referrers up to three tiers on both sides credited
@@ -35,15 +36,16 @@ pub async fn tip(
     let room = id.into_inner();
     let amount = ledger::parse_amount(&body.amount)?;
     let key = idempotency_key(&body.idempotency_key)?;
-    let split = Split {
-        model_bps: state.config.tip_model_share_bps,
-        referral_bps: state.config.referral_bps.clone(),
-    };
     let user = current.user;
     let tipper_name = user.username.clone();
     let done = state
-        .db
-        .write(move |conn| ledger::tip(conn, &split, &user, room, amount, &key))
+        .tips
+        .tip(TipJob {
+            tipper: user,
+            room_id: room,
+            amount,
+            key,
+        })
         .await?;
     let rate = state.settle.prices.rate().await;
     Ok(match done {
