@@ -38,6 +38,8 @@ pub enum AccountError {
     Forbidden(&'static str),
     #[error("{0}")]
     RoleConflict(&'static str),
+    #[error("{0}")]
+    MoneyLeft(&'static str),
     #[error("password hashing failed: {0}")]
     Hashing(String),
     /// A fault of another module surfacing here.
@@ -329,6 +331,26 @@ pub fn delete_account(
 ) -> Result<crate::iddocs::Aftermath, AccountError> {
     use crate::db::schema::{avatars, followers, follows, id_documents};
     check_credentials(conn, &user.username, password)?;
+    // Nothing is lost: her LIVE leaves with her (a payout of any amount), never with the account.
+    let left =
+        crate::ledger::balance(conn, user.id).map_err(|e| AccountError::Internal(e.to_string()))?;
+    if left > 0 {
+        return Err(AccountError::MoneyLeft(
+            "withdraw your balance first (any amount, to your bound wallet), then delete the account",
+        ));
+    }
+    let in_flight: i64 = crate::db::schema::payouts::table
+        .filter(crate::db::schema::payouts::user_id.eq(user.id))
+        .filter(crate::db::schema::payouts::status.eq_any(["queued", "signed", "broadcast"]))
+        .count()
+        .get_result(conn)?;
+    if in_flight > 0 {
+        return Err(AccountError::MoneyLeft(
+            "a payout of yours is on its way: delete the account once it is confirmed",
+        ));
+    }
+    // Her address is free again: later deposits from it wait unattributed for whoever binds it.
+    diesel::delete(crate::db::schema::wallets::table.find(user.id)).execute(conn)?;
     let (base, mode) = federation;
     crate::federation_store::account_deleted(conn, base, mode, user.id, &user.username)?;
     let mut after = crate::iddocs::Aftermath::default();

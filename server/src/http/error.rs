@@ -142,6 +142,7 @@ impl From<AccountError> for ApiError {
             Suspended => ApiError::new(StatusCode::FORBIDDEN, "account_suspended", msg),
             Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             RoleConflict(_) => ApiError::new(StatusCode::CONFLICT, "role_conflict", msg),
+            MoneyLeft(_) => ApiError::new(StatusCode::CONFLICT, "balance_remaining", msg),
             Hashing(_) | Internal(_) | Db(_) => ApiError::internal(msg),
         }
     }

@@ -348,3 +348,30 @@ async fn usd_prices_come_with_the_fixed_rate() {
         assert_eq!(w["history"][0]["amount_usd"], "12.50");
     }
 }
+
+#[tokio::test]
+async fn an_account_with_live_left_is_not_deleted() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app_with(backend, |_| {}).await;
+        let alice = app.viewer("alice").await;
+        {
+            let mut conn = app.db.conn().unwrap();
+            livestars_server::ledger::credit_deposit(&mut conn, alice.id, "0xdef", 1, 1).unwrap();
+        }
+        let r = app
+            .client
+            .delete(app.url("/api/me"))
+            .bearer_auth(&alice.token)
+            .json(&json!({"password": "a long enough password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 409, "balance_remaining").await;
+        let me = app.get("/api/me", Some(&alice.token)).await;
+        assert_eq!(me.status(), 200, "still there, session and all");
+        assert_eq!(
+            livestars_server::ledger::balance(&mut app.db.conn().unwrap(), alice.id).unwrap(),
+            1
+        );
+    }
+}

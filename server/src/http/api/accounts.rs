@@ -160,7 +160,8 @@ pub async fn become_model(
 /// Delete one's account, confirmed with the password. Her ID documents are deleted (under the
 /// instance's retention policy), a running show ends, her profile, avatar, room and sessions go,
 /// and her followers on other instances are told (`Delete` of her actor). Her username stays
-/// reserved so that nobody else can take her address.
+/// reserved so that nobody else can take her address. An account with LIVE left, or a payout
+/// on its way, is not deleted (409): she withdraws first — nothing is left behind.
 #[utoipa::path(delete, path = "/api/me", tag = "accounts",
     request_body = DeleteAccountRequest, security(("bearer" = [])),
     responses(
@@ -168,6 +169,7 @@ pub async fn become_model(
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Not signed in, or wrong password", body = ErrorBody),
         (status = 403, description = "The account is suspended", body = ErrorBody),
+        (status = 409, description = "LIVE left on the account, or a payout on its way", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody)))]
 pub async fn delete_me(
