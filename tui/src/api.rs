@@ -2,8 +2,8 @@
 
 use livestars_api::{
     AdminIdDocument, AdminUser, Decision, DomainPolicyUpdate, ErrorBody, FederationModeUpdate,
-    FederationPolicy, InstanceDelivery, InstanceStats, Report, ReportAction, ReportResolution,
-    Rewrap, Role, RoleChange, Verifier, WrappedKey,
+    FederationPolicy, InstanceDelivery, InstanceStats, LedgerOverview, Report, ReportAction,
+    ReportResolution, Rewrap, Role, RoleChange, Verifier, WrappedKey,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -246,6 +246,10 @@ impl Api {
 impl Api {
     pub async fn federation(&self) -> Result<FederationPolicy, ApiError> {
         self.get("/api/admin/federation").await
+    }
+
+    pub async fn ledger(&self) -> Result<LedgerOverview, ApiError> {
+        self.get("/api/admin/ledger").await
     }
 
     pub async fn federation_instances(&self) -> Result<Vec<InstanceDelivery>, ApiError> {

@@ -5,7 +5,7 @@ use age::x25519;
 use chrono::NaiveDate;
 use livestars_api::{
     AdminIdDocument, AdminUser, Decision, DecisionKind, FederationPolicy, InstanceDelivery,
-    InstanceStats, Report, ReportAction, Rewrap, Role, RoomStatus,
+    InstanceStats, LedgerOverview, Report, ReportAction, Rewrap, Role, RoomStatus,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tokio::sync::mpsc::UnboundedSender;
@@ -21,15 +21,17 @@ pub enum Screen {
     Users,
     Reports,
     Federation,
+    Ledger,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] = [
+    pub const ALL: [Screen; 6] = [
         Screen::Dashboard,
         Screen::Verifications,
         Screen::Users,
         Screen::Reports,
         Screen::Federation,
+        Screen::Ledger,
     ];
 
     pub fn title(self) -> &'static str {
@@ -39,13 +41,14 @@ impl Screen {
             Screen::Users => "Users & rooms",
             Screen::Reports => "Reports",
             Screen::Federation => "Federation",
+            Screen::Ledger => "Ledger & payouts",
         }
     }
 
     /// The keys shown in the help bar.
     pub fn keys(self) -> &'static str {
         match self {
-            Screen::Dashboard => "1-5 screens  r refresh  ? help  q quit",
+            Screen::Dashboard => "1-6 screens  r refresh  ? help  q quit",
             Screen::Verifications => {
                 "↑↓  d decrypt & view  a approve  x reject  w re-wrap all  r refresh  q back"
             }
@@ -58,6 +61,7 @@ impl Screen {
             Screen::Federation => {
                 "↑↓ select  M open/allowlist  b block  a allow  u clear a domain  B block selected  q back"
             }
+            Screen::Ledger => "↑↓ select a payout  r refresh  q back",
         }
     }
 }
@@ -105,6 +109,7 @@ pub enum Msg {
     Users(Result<Vec<AdminUser>, String>),
     Reports(Result<Vec<Report>, String>),
     Federation(Result<(FederationPolicy, Vec<InstanceDelivery>), String>),
+    Ledger(Result<LedgerOverview, String>),
     Decrypted(Result<Viewed, String>),
     /// An action finished: a line for the status bar, and whether to reload lists.
     Done(Result<String, String>),
@@ -125,6 +130,8 @@ pub struct App {
     pub policy: Option<FederationPolicy>,
     pub instances: Vec<InstanceDelivery>,
     pub instance_sel: usize,
+    pub ledger: Option<LedgerOverview>,
+    pub payout_sel: usize,
     /// The document decrypted for review, with the hash of the ciphertext it came from.
     pub viewed: Option<Viewed>,
     pub status: String,
@@ -172,6 +179,8 @@ impl App {
             policy: None,
             instances: vec![],
             instance_sel: 0,
+            ledger: None,
+            payout_sel: 0,
             viewed: None,
             status: String::new(),
             busy: 0,
@@ -225,6 +234,11 @@ impl App {
                     Msg::Federation(r.map_err(|e: crate::api::ApiError| e.to_string()))
                 });
             }
+            Screen::Ledger => {
+                self.spawn(
+                    async move { Msg::Ledger(api.ledger().await.map_err(|e| e.to_string())) },
+                );
+            }
         }
     }
 
@@ -251,6 +265,12 @@ impl App {
                     .instance_sel
                     .min(self.instances.len().saturating_sub(1));
             }
+            Msg::Ledger(Ok(l)) => {
+                self.payout_sel = self
+                    .payout_sel
+                    .min(l.recent_payouts.len().saturating_sub(1));
+                self.ledger = Some(l);
+            }
             Msg::Decrypted(Ok(v)) => {
                 self.status = v.summary();
                 self.viewed = Some(v);
@@ -264,6 +284,7 @@ impl App {
             | Msg::Users(Err(e))
             | Msg::Reports(Err(e))
             | Msg::Federation(Err(e))
+            | Msg::Ledger(Err(e))
             | Msg::Decrypted(Err(e))
             | Msg::Done(Err(e)) => self.status = format!("error: {e}"),
         }
@@ -325,7 +346,7 @@ impl App {
             }
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char('r') => self.refresh(),
-            KeyCode::Char(c @ '1'..='5') => {
+            KeyCode::Char(c @ '1'..='6') => {
                 self.go(Screen::ALL[c as usize - '1' as usize]);
             }
             KeyCode::Tab => {
@@ -346,6 +367,10 @@ impl App {
                     Screen::Reports => select(&mut self.report_sel, self.reports.len(), down),
                     Screen::Federation => {
                         select(&mut self.instance_sel, self.instances.len(), down)
+                    }
+                    Screen::Ledger => {
+                        let n = self.ledger.as_ref().map_or(0, |l| l.recent_payouts.len());
+                        select(&mut self.payout_sel, n, down)
                     }
                     Screen::Dashboard => {}
                 }

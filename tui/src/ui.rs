@@ -61,6 +61,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Users => users(f, app, body),
         Screen::Reports => reports(f, app, body),
         Screen::Federation => federation(f, app, body),
+        Screen::Ledger => ledger(f, app, body),
     }
     f.render_widget(Paragraph::new(app.status.as_str()), status);
     let keys = match &app.mode {
@@ -79,17 +80,18 @@ pub fn draw(f: &mut Frame, app: &App) {
             );
         }
         Mode::Help => {
-            let r = centered(area, 74, 14);
+            let r = centered(area, 92, 20);
             f.render_widget(Clear, r);
             let text = vec![
                 Line::from(
-                    "1 Dashboard  2 Verifications  3 Users & rooms  4 Reports  (Tab cycles)",
+                    "1 Dashboard 2 Verifications 3 Users 4 Reports 5 Federation 6 Ledger (Tab)",
                 ),
                 Line::from(""),
                 Line::from(format!("Verifications: {}", Screen::Verifications.keys())),
                 Line::from(format!("Users: {}", Screen::Users.keys())),
                 Line::from(format!("Reports: {}", Screen::Reports.keys())),
                 Line::from(format!("Federation: {}", Screen::Federation.keys())),
+                Line::from(format!("Ledger: {}", Screen::Ledger.keys())),
                 Line::from(""),
                 Line::from("Documents are decrypted on this machine with your age identity;"),
                 Line::from("the decision is bound to the hash of what you decrypted."),
@@ -343,6 +345,97 @@ fn reports(f: &mut Frame, app: &App, area: Rect) {
                 .title(format!(" Open reports ({}) ", app.reports.len())),
         ),
         area,
+    );
+}
+
+fn ledger(f: &mut Frame, app: &App, area: Rect) {
+    let [top, bottom] = Layout::vertical([Constraint::Length(7), Constraint::Min(3)]).areas(area);
+    let summary = match &app.ledger {
+        Some(l) => {
+            let usd = l
+                .usd_rate
+                .as_ref()
+                .map_or("no USD rate".to_string(), |r| format!("1 LIVE = {r} USD"));
+            let states = l
+                .payouts
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect::<Vec<_>>()
+                .join("  ");
+            vec![
+                Line::from(vec![
+                    Span::raw("Instance "),
+                    Span::styled(format!("{} LIVE", l.instance_balance), accent()),
+                    Span::raw(format!(
+                        "   users {} LIVE ({} with a balance)   chain {}   sum {}",
+                        l.users_total, l.users_with_balance, l.chain_balance, l.sum
+                    )),
+                ]),
+                Line::from(format!("Tips {} ({} LIVE)   {usd}", l.tips, l.tips_total)),
+                Line::from(format!(
+                    "Deposits pending {}   unattributed {} ({} LIVE)",
+                    l.deposits_pending, l.deposits_unattributed, l.deposits_unattributed_amount
+                )),
+                Line::from(format!("Payouts: {states}")),
+            ]
+        }
+        None => vec![Line::from("loading…")],
+    };
+    f.render_widget(
+        Paragraph::new(summary).block(Block::default().borders(Borders::ALL).title(" Ledger ")),
+        top,
+    );
+    let payouts = app
+        .ledger
+        .as_ref()
+        .map_or(&[][..], |l| &l.recent_payouts[..]);
+    let rows: Vec<Row> = payouts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let row = Row::new(vec![
+                p.id.to_string(),
+                p.username.clone(),
+                p.amount.clone(),
+                p.status.clone(),
+                p.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                p.tx_hash.clone().unwrap_or_default(),
+                p.reason.clone().unwrap_or_default().replace('\n', " "),
+            ]);
+            if i == app.payout_sel {
+                row.style(selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(6),
+                Constraint::Length(16),
+                Constraint::Length(14),
+                Constraint::Length(10),
+                Constraint::Length(17),
+                Constraint::Length(20),
+                Constraint::Min(10),
+            ],
+        )
+        .header(
+            Row::new(vec![
+                "id",
+                "user",
+                "LIVE",
+                "state",
+                "requested",
+                "tx",
+                "reason",
+            ])
+            .style(accent()),
+        )
+        .block(Block::default().borders(Borders::ALL).title(" Payouts ")),
+        bottom,
     );
 }
 

@@ -292,3 +292,65 @@ fn federation_is_screen_five_and_prompts_for_domains() {
     assert!(s.contains("Domain to block (host or host:port)"), "{s}");
     assert!(s.contains("spam.example"), "{s}");
 }
+
+#[test]
+fn ledger_shows_balances_and_payouts() {
+    use livestars_api::{AdminPayout, LedgerOverview};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut a = app();
+    a.on_key(KeyEvent::new(KeyCode::Char('6'), KeyModifiers::NONE));
+    assert_eq!(a.screen, Screen::Ledger);
+    let s = render(&a, 120, 30);
+    assert!(s.contains("loading…"), "{s}");
+    let payout = |id: i64, status: &str, reason: Option<&str>| AdminPayout {
+        id,
+        username: "mira".into(),
+        to: "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266".into(),
+        amount: "2.99999999".into(),
+        status: status.into(),
+        tx_hash: Some(format!("0xabc{id}")),
+        reason: reason.map(String::from),
+        created_at: at(),
+    };
+    a.ledger = Some(LedgerOverview {
+        instance_balance: "12.84".into(),
+        users_total: "1003.5".into(),
+        users_with_balance: 7,
+        chain_balance: "-1016.34".into(),
+        sum: "0".into(),
+        tips: 42,
+        tips_total: "87.2".into(),
+        deposits_pending: 1,
+        deposits_unattributed: 2,
+        deposits_unattributed_amount: "3.5".into(),
+        payouts: vec![
+            ("queued".into(), 0),
+            ("broadcast".into(), 1),
+            ("confirmed".into(), 9),
+            ("failed".into(), 1),
+        ],
+        recent_payouts: vec![
+            payout(11, "broadcast", None),
+            payout(10, "failed", Some("the transfer reverted on chain")),
+        ],
+        usd_rate: Some("0.05".into()),
+    });
+    a.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+    assert_eq!(a.payout_sel, 1);
+    let s = render(&a, 140, 30);
+    assert!(s.contains("Instance 12.84 LIVE"), "{s}");
+    assert!(s.contains("users 1003.5 LIVE (7 with a balance)"), "{s}");
+    assert!(s.contains("sum 0"), "{s}");
+    assert!(s.contains("Tips 42 (87.2 LIVE)   1 LIVE = 0.05 USD"), "{s}");
+    assert!(s.contains("unattributed 2 (3.5 LIVE)"), "{s}");
+    assert!(s.contains("broadcast 1  confirmed 9  failed 1"), "{s}");
+    let failed = s.lines().find(|l| l.contains("0xabc10")).unwrap();
+    assert!(
+        failed.contains("failed") && failed.contains("reverted on chain"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("2026-11-26 15:04") && failed.contains("mira"),
+        "{failed}"
+    );
+}

@@ -875,3 +875,43 @@ pub enum ReportAction {
 pub struct ReportResolution {
     pub action: ReportAction,
 }
+
+/// The instance's money at a glance, for the console's Ledger screen. Amounts in LIVE.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LedgerOverview {
+    /// The instance's own share of tips (and payout fees).
+    pub instance_balance: String,
+    /// What all users hold together.
+    pub users_total: String,
+    pub users_with_balance: i64,
+    /// Minus what came in from the chain and is still here.
+    pub chain_balance: String,
+    /// Sum of all balances: always "0".
+    pub sum: String,
+    pub tips: i64,
+    pub tips_total: String,
+    pub deposits_pending: i64,
+    /// Deposits from addresses nobody has bound, waiting to be claimed.
+    pub deposits_unattributed: i64,
+    pub deposits_unattributed_amount: String,
+    /// Payouts per state: queued, signed, broadcast, confirmed, failed.
+    pub payouts: Vec<(String, i64)>,
+    /// The latest 50 payouts.
+    pub recent_payouts: Vec<AdminPayout>,
+    pub usd_rate: Option<String>,
+}
+
+/// A payout as the console lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AdminPayout {
+    pub id: i64,
+    pub username: String,
+    pub to: String,
+    pub amount: String,
+    pub status: String,
+    pub tx_hash: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -66,6 +66,7 @@ use super::{admin, api};
         api::federation::lookup,
         api::federation::follow,
         api::federation::unfollow,
+        admin::ledger::overview,
         admin::federation::get_policy,
         admin::federation::set_mode,
         admin::federation::set_domain,

@@ -64,6 +64,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/federation/lookup"),
     ("post", "/api/federation/follows"),
     ("delete", "/api/federation/follows/{handle}"),
+    ("get", "/api/admin/ledger"),
     ("get", "/api/admin/federation"),
     ("put", "/api/admin/federation/mode"),
     ("put", "/api/admin/federation/domains"),

@@ -375,3 +375,28 @@ async fn an_account_with_live_left_is_not_deleted() {
         );
     }
 }
+
+#[tokio::test]
+async fn admins_see_the_ledger_at_a_glance() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app_with(backend, |_| {}).await;
+        let alice = app.viewer("alice").await;
+        let r = app.get("/api/admin/ledger", Some(&alice.token)).await;
+        assert_eq!(r.status(), 403);
+        let admin = app.make_admin("boss").await;
+        {
+            let mut conn = app.db.conn().unwrap();
+            livestars_server::ledger::credit_deposit(&mut conn, alice.id, "0x1", 0, 250_000_000)
+                .unwrap();
+        }
+        let r = app.get("/api/admin/ledger", Some(&admin)).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["users_total"], "2.5");
+        assert_eq!(v["users_with_balance"], 1);
+        assert_eq!(v["chain_balance"], "-2.5");
+        assert_eq!(v["sum"], "0");
+        assert_eq!(v["instance_balance"], "0");
+        assert_eq!(v["payouts"][0], json!(["queued", 0]));
+    }
+}

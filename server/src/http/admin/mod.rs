@@ -2,6 +2,7 @@
 //! signed-in admin account or an admin API token).
 
 pub mod federation;
+pub mod ledger;
 pub mod moderation;
 
 use actix_web::{web, HttpResponse};
@@ -42,6 +43,7 @@ pub fn scope() -> actix_web::Scope {
         .service(web::resource("/rooms/{id}/end").route(web::post().to(moderation::end_show)))
         .service(web::resource("/reports").route(web::get().to(moderation::reports)))
         .service(web::resource("/reports/{id}/resolve").route(web::post().to(moderation::resolve)))
+        .service(web::resource("/ledger").route(web::get().to(ledger::overview)))
         .service(web::resource("/federation").route(web::get().to(federation::get_policy)))
         .service(web::resource("/federation/mode").route(web::put().to(federation::set_mode)))
         .service(web::resource("/federation/domains").route(web::put().to(federation::set_domain)))
