@@ -10,6 +10,7 @@ both_backends!(
     a_retried_tip_counts_once,
     deposits_are_credited_once,
     concurrent_tippers_add_up,
+    a_batch_answers_each_tip_as_alone,
 );
 
 const PASSWORD: &str = "a long enough password";
@@ -347,5 +348,88 @@ async fn concurrent_tippers_add_up(app: TestApp) {
     }
     assert_eq!(units_of(&app, &m).await, model_expected);
     assert_eq!(instance_units(&app).await, total - model_expected);
+    check_ok(&app).await;
+}
+
+/// Tips decided together in one batch: a refusal in the middle disturbs nobody, the balance is
+/// spent in order, the same key twice counts once, a key reused for another amount is refused,
+/// and every receipt and balance equals what tips one by one would have given.
+async fn a_batch_answers_each_tip_as_alone(app: TestApp) {
+    use livestars_server::accounts::User as Account;
+    use livestars_server::ledger::batch::{tip_batch, TipJob};
+    use livestars_server::ledger::{Split, TipCache, Tipped};
+    let (m, room) = live_model(&app, "model").await;
+    let a = referred(&app, "anna", None).await;
+    let b = referred(&app, "bert", None).await;
+    deposit(&app, a.id, "0xa", 10 * UNITS_PER_LIVE).await;
+    deposit(&app, b.id, "0xb", UNITS_PER_LIVE).await;
+    let account = |u: &User, name: &str| Account {
+        id: u.id,
+        username: name.into(),
+        role: "viewer".into(),
+        created_at: livestars_server::db::now(),
+    };
+    let job = |u: &User, name: &str, room: i64, live: i64, key: &str| TipJob {
+        tipper: account(u, name),
+        room_id: room,
+        amount: live * UNITS_PER_LIVE,
+        key: key.into(),
+    };
+    let jobs = vec![
+        job(&a, "anna", room, 4, "key-a-0001"),
+        job(&b, "bert", room, 2, "key-b-0001"), // bert has 1: refused
+        job(&a, "anna", 999_999, 1, "key-a-0002"), // no such room
+        job(&a, "anna", room, 4, "key-a-0001"), // the same tip again
+        job(&a, "anna", room, 5, "key-a-0001"), // the key for another amount
+        job(&a, "anna", room, 5, "key-a-0003"),
+        job(&a, "anna", room, 2, "key-a-0004"), // 10 - 4 - 5 = 1 left: refused
+        job(&b, "bert", room, 1, "key-b-0002"),
+        job(&m, "model", room, 1, "key-m-0001"), // her own room
+    ];
+    let split = Split {
+        model_bps: 7500,
+        referral_bps: vec![200, 100, 50],
+    };
+    let results = app
+        .db
+        .write(move |c| {
+            let refs: Vec<&TipJob> = jobs.iter().collect();
+            tip_batch(c, &split, &refs, &mut TipCache::default())
+        })
+        .await
+        .unwrap();
+    let outcome: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(Tipped::Created(t)) => format!("created {} {}", t.amount, t.balance),
+            Ok(Tipped::Replayed(t)) => format!("replayed {} id={}", t.amount, t.id),
+            Err(e) => format!("{e:?}"),
+        })
+        .collect();
+    let first_id = match &results[0] {
+        Ok(Tipped::Created(t)) => t.id,
+        _ => panic!("{outcome:?}"),
+    };
+    assert_eq!(
+        outcome,
+        vec![
+            "created 4 6".to_string(),
+            "InsufficientBalance".into(),
+            "RoomNotFound".into(),
+            format!("replayed 4 id={first_id}"),
+            "KeyReused".into(),
+            "created 5 1".into(),
+            "InsufficientBalance".into(),
+            "created 1 0".into(),
+            "SelfTip".into(),
+        ]
+    );
+    assert_eq!(units_of(&app, &a).await, UNITS_PER_LIVE);
+    assert_eq!(units_of(&app, &b).await, 0);
+    assert_eq!(units_of(&app, &m).await, 10 * UNITS_PER_LIVE * 3 / 4);
+    assert_eq!(instance_units(&app).await, 10 * UNITS_PER_LIVE / 4);
+    // The batch's tips replay through the API like any other.
+    let r = tip(&app, &a, room, "4", "key-a-0001").await;
+    assert_eq!(r.status(), 200);
     check_ok(&app).await;
 }
