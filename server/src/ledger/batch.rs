@@ -203,11 +203,11 @@ pub fn tip_batch(
         }
     }
     // The tips, and their ids.
-    let mut ids = Vec::with_capacity(fresh.len());
-    for tip in &fresh {
-        let j = jobs[tip.job];
-        let id: i64 = diesel::insert_into(tips::table)
-            .values((
+    let tip_rows: Vec<_> = fresh
+        .iter()
+        .map(|tip| {
+            let j = jobs[tip.job];
+            (
                 tips::tipper_id.eq(j.tipper.id),
                 tips::model_id.eq(tip.model_id),
                 tips::room_id.eq(j.room_id),
@@ -217,11 +217,42 @@ pub fn tip_batch(
                 tips::instance_share.eq(tip.instance_share),
                 tips::idempotency_key.eq(&j.key),
                 tips::created_at.eq(t),
-            ))
-            .returning(tips::id)
-            .get_result(conn)?;
-        ids.push(id);
-    }
+            )
+        })
+        .collect();
+    let ids: Vec<i64> = match conn {
+        DbConnection::Postgres(c) if !tip_rows.is_empty() => {
+            // One insert; the ids are matched back by (tipper, key), not by position.
+            let back: HashMap<(i64, String), i64> = diesel::insert_into(tips::table)
+                .values(&tip_rows)
+                .returning((tips::tipper_id, tips::idempotency_key, tips::id))
+                .get_results::<(i64, String, i64)>(c)?
+                .into_iter()
+                .map(|(tipper, key, id)| ((tipper, key), id))
+                .collect();
+            fresh
+                .iter()
+                .map(|tip| {
+                    let j = jobs[tip.job];
+                    back.get(&(j.tipper.id, j.key.clone()))
+                        .copied()
+                        .ok_or(LedgerError::Invalid("an inserted tip came back without its id"))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        _ => {
+            let mut ids = Vec::with_capacity(tip_rows.len());
+            for row in &tip_rows {
+                ids.push(
+                    diesel::insert_into(tips::table)
+                        .values(*row)
+                        .returning(tips::id)
+                        .get_result(conn)?,
+                );
+            }
+            ids
+        }
+    };
     // Every transfer of the batch in one insert per chunk.
     let references: Vec<String> = ids.iter().map(|id| format!("tip:{id}")).collect();
     let mut rows = Vec::new();
@@ -251,19 +282,13 @@ pub fn tip_batch(
         .filter(|(_, d)| *d > 0)
         .collect();
     debits.sort_unstable();
-    for (account, total) in debits {
-        let n = diesel::update(
-            ledger_accounts::table
-                .find(account)
-                .filter(ledger_accounts::balance.ge(total)),
-        )
-        .set(ledger_accounts::balance.eq(ledger_accounts::balance - total))
-        .execute(conn)?;
-        if n == 0 {
-            return Err(LedgerError::Invalid("a balance moved during the batch"));
-        }
+    let debited = apply_deltas(conn, &debits, true)?;
+    if debited != debits.len() {
+        return Err(LedgerError::Invalid("a balance moved during the batch"));
     }
-    credits.apply(conn)?;
+    let mut plus: Vec<(i64, i64)> = credits.0.into_iter().filter(|(_, v)| *v != 0).collect();
+    plus.sort_unstable();
+    apply_deltas(conn, &plus, false)?;
     // Answers: new tips, then replays of keys first seen in this batch.
     for (k, tip) in fresh.iter().enumerate() {
         let j = jobs[tip.job];
@@ -404,4 +429,51 @@ fn replay_receipt(
 ) -> Result<TipReceipt, LedgerError> {
     let model = cache.name(conn, row.1)?;
     Ok(new_receipt(row, model, balance))
+}
+
+/// Subtract (`debit`) or add each amount to its account's balance; a debit only where the
+/// balance covers it. Returns how many accounts changed. One statement on PostgreSQL.
+fn apply_deltas(
+    conn: &mut DbConnection,
+    deltas: &[(i64, i64)],
+    debit: bool,
+) -> Result<usize, LedgerError> {
+    if deltas.is_empty() {
+        return Ok(0);
+    }
+    match conn {
+        DbConnection::Postgres(c) => {
+            use diesel::sql_types::{Array, BigInt};
+            let ids: Vec<i64> = deltas.iter().map(|(a, _)| *a).collect();
+            let amounts: Vec<i64> = deltas.iter().map(|(_, v)| *v).collect();
+            let sql = if debit {
+                "UPDATE ledger_accounts AS a SET balance = a.balance - d.amount \
+                 FROM unnest($1::bigint[], $2::bigint[]) AS d(id, amount) \
+                 WHERE a.id = d.id AND a.balance >= d.amount"
+            } else {
+                "UPDATE ledger_accounts AS a SET balance = a.balance + d.amount \
+                 FROM unnest($1::bigint[], $2::bigint[]) AS d(id, amount) WHERE a.id = d.id"
+            };
+            Ok(diesel::sql_query(sql)
+                .bind::<Array<BigInt>, _>(ids)
+                .bind::<Array<BigInt>, _>(amounts)
+                .execute(c)?)
+        }
+        DbConnection::Sqlite(_) => {
+            let mut n = 0;
+            for (account, amount) in deltas {
+                let q = ledger_accounts::table.find(*account);
+                n += if debit {
+                    diesel::update(q.filter(ledger_accounts::balance.ge(*amount)))
+                        .set(ledger_accounts::balance.eq(ledger_accounts::balance - *amount))
+                        .execute(conn)?
+                } else {
+                    diesel::update(q)
+                        .set(ledger_accounts::balance.eq(ledger_accounts::balance + *amount))
+                        .execute(conn)?
+                };
+            }
+            Ok(n)
+        }
+    }
 }

@@ -354,7 +354,7 @@ pub enum Tipped {
 /// end (in account order, so concurrent writers take row locks in one order). Debits are never
 /// deferred: each is a conditional update that decides "enough or not" on the spot.
 #[derive(Debug, Default)]
-pub struct Credits(std::collections::BTreeMap<i64, i64>);
+pub struct Credits(pub(crate) std::collections::BTreeMap<i64, i64>);
 
 impl Credits {
     fn add(&mut self, account: i64, amount: i64) -> Result<(), LedgerError> {
