@@ -1,7 +1,7 @@
-//! Tip throughput with three-tier referral chains on both sides: directly through
-//! `ledger::tip()` (8 threads, one transaction each) and through `POST /api/rooms/{id}/tips`
-//! (32 concurrent clients), on SQLite or PostgreSQL. Goal: ≥ 2,000 tips/s through HTTP on
-//! PostgreSQL.
+//! Tip throughput with three-tier referral chains on both sides, every tip to one model:
+//! directly through `ledger::tip()` (8 threads, one transaction each) and through
+//! `POST /api/rooms/{id}/tips` (32 concurrent clients; the server batches waiting tips into one
+//! transaction), on SQLite or PostgreSQL. Goal: ≥ 2,000 tips/s through HTTP on PostgreSQL.
 //!
 //! `cargo bench -p livestars-server --bench tips` (SQLite);
 //! `LIVESTARS_BENCH_POSTGRES=1 cargo bench -p livestars-server --bench tips` (PostgreSQL at

@@ -36,7 +36,7 @@ async fn main() {
         ("LIVESTARS_LOG", "warn"),
     ];
     let i = Instance::federating(Backend::Sqlite, &env);
-    let http = reqwest::Client::new();
+    let http = livestars_e2e::http_client();
     let t = sign_up(&http, &i.url, "bench").await;
     let wallet = node.accounts[2].clone();
     let c: Value = http

@@ -73,7 +73,7 @@ impl Node {
         let mut node = Node {
             url: format!("http://127.0.0.1:{port}"),
             child,
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
             accounts: vec![],
         };
         let deadline = Instant::now() + Duration::from_secs(90);

@@ -14,7 +14,7 @@ struct Client {
 impl Client {
     fn new() -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http: livestars_e2e::http_client(),
         }
     }
 

@@ -164,7 +164,8 @@ pub fn tip_batch(
         .collect();
     let start_balance = balance.clone();
     let instance = cache.instance(conn)?;
-    let mut results: Vec<Option<Result<Tipped, LedgerError>>> = (0..jobs.len()).map(|_| None).collect();
+    let mut results: Vec<Option<Result<Tipped, LedgerError>>> =
+        (0..jobs.len()).map(|_| None).collect();
     let mut fresh: Vec<NewTip> = Vec::new();
     // Keys new in this batch: (tipper, key) → (room, amount, index in `fresh`).
     let mut in_batch: HashMap<(i64, String), (i64, i64, usize)> = HashMap::new();
@@ -182,7 +183,9 @@ pub fn tip_batch(
                 results[i] = None;
             }
             Ok(Decision::New(mut tip)) => {
-                let b = balance.get_mut(&from).ok_or(LedgerError::Invalid("no account"))?;
+                let b = balance
+                    .get_mut(&from)
+                    .ok_or(LedgerError::Invalid("no account"))?;
                 if *b < j.amount {
                     results[i] = Some(Err(LedgerError::InsufficientBalance));
                     continue;
@@ -196,12 +199,34 @@ pub fn tip_batch(
                     }
                     credits.add(*credit, *amount)?;
                 }
-                in_batch.insert((j.tipper.id, j.key.clone()), (j.room_id, j.amount, fresh.len()));
+                in_batch.insert(
+                    (j.tipper.id, j.key.clone()),
+                    (j.room_id, j.amount, fresh.len()),
+                );
                 fresh.push(tip);
             }
             Err(e) => results[i] = Some(Err(e)),
         }
     }
+    // Each tipper debited once, on the condition that her balance still covers it.
+    let mut debits: Vec<(i64, i64)> = start_balance
+        .iter()
+        .map(|(account, before)| (*account, before - balance[account]))
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    debits.sort_unstable();
+    let debited = apply_deltas(conn, &debits, true)?;
+    if debited != debits.len() {
+        // Her balance went down since it was read (a payout, another process's tips). Nothing
+        // is written yet for a lone tip: it is short. A batch is retried tip by tip.
+        if jobs.len() == 1 {
+            return Ok(vec![Err(LedgerError::InsufficientBalance)]);
+        }
+        return Err(LedgerError::Invalid("a balance moved during the batch"));
+    }
+    let mut plus: Vec<(i64, i64)> = credits.0.into_iter().filter(|(_, v)| *v != 0).collect();
+    plus.sort_unstable();
+    apply_deltas(conn, &plus, false)?;
     // The tips, and their ids.
     let tip_rows: Vec<_> = fresh
         .iter()
@@ -220,39 +245,40 @@ pub fn tip_batch(
             )
         })
         .collect();
-    let ids: Vec<i64> = match conn {
-        DbConnection::Postgres(c) if !tip_rows.is_empty() => {
-            // One insert; the ids are matched back by (tipper, key), not by position.
-            let back: HashMap<(i64, String), i64> = diesel::insert_into(tips::table)
-                .values(&tip_rows)
-                .returning((tips::tipper_id, tips::idempotency_key, tips::id))
-                .get_results::<(i64, String, i64)>(c)?
-                .into_iter()
-                .map(|(tipper, key, id)| ((tipper, key), id))
-                .collect();
-            fresh
-                .iter()
-                .map(|tip| {
-                    let j = jobs[tip.job];
-                    back.get(&(j.tipper.id, j.key.clone()))
-                        .copied()
-                        .ok_or(LedgerError::Invalid("an inserted tip came back without its id"))
-                })
-                .collect::<Result<_, _>>()?
-        }
-        _ => {
-            let mut ids = Vec::with_capacity(tip_rows.len());
-            for row in &tip_rows {
-                ids.push(
-                    diesel::insert_into(tips::table)
-                        .values(*row)
-                        .returning(tips::id)
-                        .get_result(conn)?,
-                );
+    let ids: Vec<i64> =
+        match conn {
+            DbConnection::Postgres(c) if !tip_rows.is_empty() => {
+                // One insert; the ids are matched back by (tipper, key), not by position.
+                let back: HashMap<(i64, String), i64> = diesel::insert_into(tips::table)
+                    .values(&tip_rows)
+                    .returning((tips::tipper_id, tips::idempotency_key, tips::id))
+                    .get_results::<(i64, String, i64)>(c)?
+                    .into_iter()
+                    .map(|(tipper, key, id)| ((tipper, key), id))
+                    .collect();
+                fresh
+                    .iter()
+                    .map(|tip| {
+                        let j = jobs[tip.job];
+                        back.get(&(j.tipper.id, j.key.clone())).copied().ok_or(
+                            LedgerError::Invalid("an inserted tip came back without its id"),
+                        )
+                    })
+                    .collect::<Result<_, _>>()?
             }
-            ids
-        }
-    };
+            _ => {
+                let mut ids = Vec::with_capacity(tip_rows.len());
+                for row in &tip_rows {
+                    ids.push(
+                        diesel::insert_into(tips::table)
+                            .values(*row)
+                            .returning(tips::id)
+                            .get_result(conn)?,
+                    );
+                }
+                ids
+            }
+        };
     // Every transfer of the batch in one insert per chunk.
     let references: Vec<String> = ids.iter().map(|id| format!("tip:{id}")).collect();
     let mut rows = Vec::new();
@@ -275,27 +301,26 @@ pub fn tip_batch(
             DbConnection::Sqlite(c) => insert.execute(c)?,
         };
     }
-    // Each tipper debited once, on the condition that her balance still covers it.
-    let mut debits: Vec<(i64, i64)> = start_balance
-        .iter()
-        .map(|(account, before)| (*account, before - balance[account]))
-        .filter(|(_, d)| *d > 0)
-        .collect();
-    debits.sort_unstable();
-    let debited = apply_deltas(conn, &debits, true)?;
-    if debited != debits.len() {
-        return Err(LedgerError::Invalid("a balance moved during the batch"));
-    }
-    let mut plus: Vec<(i64, i64)> = credits.0.into_iter().filter(|(_, v)| *v != 0).collect();
-    plus.sort_unstable();
-    apply_deltas(conn, &plus, false)?;
     // Answers: new tips, then replays of keys first seen in this batch.
     for (k, tip) in fresh.iter().enumerate() {
         let j = jobs[tip.job];
         let model = cache.name(conn, tip.model_id)?;
-        let row = (ids[k], tip.model_id, j.room_id, j.amount, tip.model_share, tip.referral_total, tip.instance_share, t);
+        let row = (
+            ids[k],
+            tip.model_id,
+            j.room_id,
+            j.amount,
+            tip.model_share,
+            tip.referral_total,
+            tip.instance_share,
+            t,
+        );
         known.insert((j.tipper.id, j.key.clone()), row);
-        results[tip.job] = Some(Ok(Tipped::Created(new_receipt(row, model, tip.balance_after))));
+        results[tip.job] = Some(Ok(Tipped::Created(new_receipt(
+            row,
+            model,
+            tip.balance_after,
+        ))));
     }
     let mut out = Vec::with_capacity(jobs.len());
     for (i, r) in results.into_iter().enumerate() {
@@ -306,7 +331,12 @@ pub fn tip_batch(
                 match known.get(&(j.tipper.id, j.key.clone())) {
                     Some(row) if row.2 == j.room_id && row.3 == j.amount => {
                         let from = accounts[&j.tipper.id];
-                        Ok(Tipped::Replayed(replay_receipt(conn, cache, *row, balance[&from])?))
+                        Ok(Tipped::Replayed(replay_receipt(
+                            conn,
+                            cache,
+                            *row,
+                            balance[&from],
+                        )?))
                     }
                     _ => Err(LedgerError::KeyReused),
                 }
@@ -363,7 +393,12 @@ fn decide(
     let from = cache.account(conn, j.tipper.id)?;
     let mut parts = vec![(from, instance, amount, "tip")];
     if model_share > 0 {
-        parts.push((instance, cache.account(conn, model_id)?, model_share, "tip_model"));
+        parts.push((
+            instance,
+            cache.account(conn, model_id)?,
+            model_share,
+            "tip_model",
+        ));
     }
     let mut referral_total = 0i64;
     for side in [j.tipper.id, model_id] {

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use livestars_api::{LedgerEntry, TipReceipt};
 
 use crate::accounts::User;
-use crate::db::schema::{deposits, ledger_accounts, ledger_transfers, rooms, tips, users};
+use crate::db::schema::{deposits, ledger_accounts, ledger_transfers, users};
 use crate::db::{insert_or_skip, now, DbConnection, DbError};
 
 /// Units per LIVE: amounts are integers of 1e-8 LIVE.
@@ -319,40 +319,15 @@ pub fn history(
 
 type TipRow = (i64, i64, i64, i64, i64, i64, i64, NaiveDateTime);
 
-fn receipt(
-    conn: &mut DbConnection,
-    row: TipRow,
-    tipper_id: i64,
-) -> Result<TipReceipt, LedgerError> {
-    let (id, model_id, room_id, amount, model_share, referral_total, instance_share, at) = row;
-    let model: String = users::table
-        .find(model_id)
-        .select(users::username)
-        .first(conn)?;
-    Ok(TipReceipt {
-        id,
-        room_id,
-        model,
-        amount: format_amount(amount),
-        units: amount,
-        model_share: format_amount(model_share),
-        referral_total: format_amount(referral_total),
-        instance_share: format_amount(instance_share),
-        balance: format_amount(balance(conn, tipper_id)?),
-        created_at: at.and_utc(),
-        amount_usd: None,
-    })
-}
-
 /// Whether a tip request was new or a retry of one already made.
 pub enum Tipped {
     Created(TipReceipt),
     Replayed(TipReceipt),
 }
 
-/// Credits owed to accounts by the tips of one transaction, applied once per account at the
-/// end (in account order, so concurrent writers take row locks in one order). Debits are never
-/// deferred: each is a conditional update that decides "enough or not" on the spot.
+/// Credits owed to accounts by the tips of one batch, applied once per account at the end (in
+/// account order, so concurrent writers take row locks in one order). Debits are not credits:
+/// each tipper's is one conditional update that only happens if her balance covers it.
 #[derive(Debug, Default)]
 pub struct Credits(pub(crate) std::collections::BTreeMap<i64, i64>);
 
@@ -360,18 +335,6 @@ impl Credits {
     fn add(&mut self, account: i64, amount: i64) -> Result<(), LedgerError> {
         let e = self.0.entry(account).or_default();
         *e = e.checked_add(amount).ok_or(LedgerError::Overflow)?;
-        Ok(())
-    }
-
-    /// Write the accumulated credits to the balances (the transfers are written already).
-    pub fn apply(self, conn: &mut DbConnection) -> Result<(), LedgerError> {
-        for (account, amount) in self.0 {
-            if amount != 0 {
-                diesel::update(ledger_accounts::table.find(account))
-                    .set(ledger_accounts::balance.eq(ledger_accounts::balance + amount))
-                    .execute(conn)?;
-            }
-        }
         Ok(())
     }
 }
@@ -455,179 +418,15 @@ pub fn tip(
     amount: i64,
     key: &str,
 ) -> Result<Tipped, LedgerError> {
-    let mut credits = Credits::default();
-    let mut cache = TipCache::default();
-    let done = tip_deferred(
-        conn,
-        split,
-        tipper,
+    let job = batch::TipJob {
+        tipper: tipper.clone(),
         room_id,
         amount,
-        key,
-        &mut credits,
-        &mut cache,
-    )?;
-    credits.apply(conn)?;
-    Ok(done)
-}
-
-/// [`tip`] with the credits left in `credits` for the caller to apply before its commit — so
-/// that many tips in one transaction update each credited balance once. A refused tip writes
-/// nothing (every check, and the conditional debit, come before any write).
-#[allow(clippy::too_many_arguments)]
-pub fn tip_deferred(
-    conn: &mut DbConnection,
-    split: &Split,
-    tipper: &User,
-    room_id: i64,
-    amount: i64,
-    key: &str,
-    credits: &mut Credits,
-    cache: &mut TipCache,
-) -> Result<Tipped, LedgerError> {
-    if amount <= 0 {
-        return Err(LedgerError::InvalidAmount("a tip is positive".into()));
-    }
-    let existing: Option<TipRow> = tips::table
-        .filter(tips::tipper_id.eq(tipper.id))
-        .filter(tips::idempotency_key.eq(key))
-        .select((
-            tips::id,
-            tips::model_id,
-            tips::room_id,
-            tips::amount,
-            tips::model_share,
-            tips::referral_total,
-            tips::instance_share,
-            tips::created_at,
-        ))
-        .first(conn)
-        .optional()?;
-    if let Some(row) = existing {
-        if row.2 != room_id || row.3 != amount {
-            return Err(LedgerError::KeyReused);
-        }
-        return Ok(Tipped::Replayed(receipt(conn, row, tipper.id)?));
-    }
-    let room: Option<(i64, String)> = rooms::table
-        .find(room_id)
-        .select((rooms::user_id, rooms::status))
-        .first(conn)
-        .optional()?;
-    let (model_id, status) = room.ok_or(LedgerError::RoomNotFound)?;
-    if model_id == tipper.id {
-        return Err(LedgerError::SelfTip);
-    }
-    if status == "offline" {
-        return Err(LedgerError::RoomOffline);
-    }
-    let t = now();
-    let model_share = share(amount, split.model_bps)?;
-    let mut referral: Vec<(i64, i64)> = Vec::new();
-    for side in [tipper.id, model_id] {
-        for (tier, referrer) in cache
-            .chain(conn, side, split.referral_bps.len())?
-            .into_iter()
-            .enumerate()
-        {
-            let s = share(amount, split.referral_bps[tier])?;
-            if s > 0 {
-                referral.push((referrer, s));
-            }
-        }
-    }
-    let referral_total = referral
-        .iter()
-        .try_fold(0i64, |acc, (_, s)| acc.checked_add(*s))
-        .ok_or(LedgerError::Overflow)?;
-    let instance_share = amount
-        .checked_sub(model_share)
-        .and_then(|r| r.checked_sub(referral_total))
-        .filter(|r| *r >= 0)
-        .ok_or(LedgerError::Overflow)?;
-    let from = cache.account(conn, tipper.id)?;
-    // The whole amount leaves the tipper first: one conditional debit decides "enough or not",
-    // before anything is written.
-    let balance_after: Option<i64> = diesel::update(
-        ledger_accounts::table
-            .find(from)
-            .filter(ledger_accounts::balance.ge(amount)),
-    )
-    .set(ledger_accounts::balance.eq(ledger_accounts::balance - amount))
-    .returning(ledger_accounts::balance)
-    .get_result(conn)
-    .optional()?;
-    let balance_after = balance_after.ok_or(LedgerError::InsufficientBalance)?;
-    let id: i64 = diesel::insert_into(tips::table)
-        .values((
-            tips::tipper_id.eq(tipper.id),
-            tips::model_id.eq(model_id),
-            tips::room_id.eq(room_id),
-            tips::amount.eq(amount),
-            tips::model_share.eq(model_share),
-            tips::referral_total.eq(referral_total),
-            tips::instance_share.eq(instance_share),
-            tips::idempotency_key.eq(key),
-            tips::created_at.eq(t),
-        ))
-        .returning(tips::id)
-        .get_result(conn)
-        .map_err(|e| {
-            // The same key raced in from another request: that one counts.
-            if crate::db::is_unique_violation(&e) {
-                LedgerError::KeyReused
-            } else {
-                e.into()
-            }
-        })?;
-    let reference = format!("tip:{id}");
-    let instance = cache.instance(conn)?;
-    let model_account = cache.account(conn, model_id)?;
-    let mut parts = vec![(from, instance, amount, "tip")];
-    credits.add(instance, amount)?;
-    if model_share > 0 {
-        parts.push((instance, model_account, model_share, "tip_model"));
-        credits.add(instance, -model_share)?;
-        credits.add(model_account, model_share)?;
-    }
-    for (referrer, s) in referral {
-        let account = cache.account(conn, referrer)?;
-        parts.push((instance, account, s, "tip_referral"));
-        credits.add(instance, -s)?;
-        credits.add(account, s)?;
-    }
-    let rows: Vec<_> = parts
-        .iter()
-        .map(|(debit, credit, amount, kind)| {
-            (
-                ledger_transfers::debit_account.eq(*debit),
-                ledger_transfers::credit_account.eq(*credit),
-                ledger_transfers::amount.eq(*amount),
-                ledger_transfers::kind.eq(*kind),
-                ledger_transfers::reference.eq(&reference),
-                ledger_transfers::created_at.eq(t),
-            )
-        })
-        .collect();
-    // One multi-row insert (not offered through MultiConnection: on each backend's own).
-    let insert = diesel::insert_into(ledger_transfers::table).values(&rows);
-    match conn {
-        DbConnection::Postgres(c) => insert.execute(c)?,
-        DbConnection::Sqlite(c) => insert.execute(c)?,
+        key: key.to_string(),
     };
-    Ok(Tipped::Created(TipReceipt {
-        id,
-        room_id,
-        model: cache.name(conn, model_id)?,
-        amount: format_amount(amount),
-        units: amount,
-        model_share: format_amount(model_share),
-        referral_total: format_amount(referral_total),
-        instance_share: format_amount(instance_share),
-        balance: format_amount(balance_after),
-        created_at: t.and_utc(),
-        amount_usd: None,
-    }))
+    batch::tip_batch(conn, split, &[&job], &mut TipCache::default())?
+        .pop()
+        .ok_or(LedgerError::Invalid("no answer for the tip"))?
 }
 
 /// What `livestars ledger check` found.

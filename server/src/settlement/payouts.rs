@@ -335,16 +335,22 @@ impl<C: Chain> Signer<C> {
         let id = p.id;
         self.db
             .write(move |c| {
-                let current: String = payouts::table.find(id).select(payouts::status).first(c)?;
-                if current != "queued" {
+                let t = now();
+                // Claim it: only one signer (of however many processes) moves it from queued.
+                let claimed =
+                    diesel::update(payouts::table.find(id).filter(payouts::status.eq("queued")))
+                        .set((payouts::status.eq("signed"), payouts::updated_at.eq(t)))
+                        .execute(c)?;
+                if claimed == 0 {
                     return Ok(None);
                 }
-                let nonce: i64 = signer_nonces::table
-                    .find(&address)
-                    .select(signer_nonces::next_nonce)
-                    .first(c)?;
+                // Take the nonce in one statement: a concurrent signer waits for this row.
+                let next: i64 = diesel::update(signer_nonces::table.find(&address))
+                    .set(signer_nonces::next_nonce.eq(signer_nonces::next_nonce + 1))
+                    .returning(signer_nonces::next_nonce)
+                    .get_result(c)?;
+                let nonce = next - 1;
                 let tx = chain.sign_transfer(to, value, nonce as u64, gas, fees)?;
-                let t = now();
                 diesel::insert_into(payout_attempts::table)
                     .values((
                         payout_attempts::tx_hash.eq(&tx.hash),
@@ -357,12 +363,8 @@ impl<C: Chain> Signer<C> {
                         payout_attempts::signed_at.eq(t),
                     ))
                     .execute(c)?;
-                diesel::update(signer_nonces::table.find(&address))
-                    .set(signer_nonces::next_nonce.eq(nonce + 1))
-                    .execute(c)?;
                 diesel::update(payouts::table.find(id))
                     .set((
-                        payouts::status.eq("signed"),
                         payouts::nonce.eq(Some(nonce)),
                         payouts::tx_hash.eq(Some(&tx.hash)),
                         payouts::updated_at.eq(t),
