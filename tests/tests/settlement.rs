@@ -563,13 +563,26 @@ async fn a_stuck_payout_is_replaced_with_higher_fees() {
 
 #[tokio::test]
 async fn a_reverted_payout_is_refunded() {
-    // A gas limit too small for the token's transfer: mined, reverted (out of gas).
-    let s = setup(Backend::Sqlite, &[("LIVESTARS_PAYOUT_GAS_LIMIT", "23000")]).await;
+    // A gas limit too small for the token's transfer: mined, reverted (out of gas). The
+    // instance deducts a fee of 0.1 LIVE per payout: charged, then refunded with the amount.
+    let s = setup(
+        Backend::Sqlite,
+        &[
+            ("LIVESTARS_PAYOUT_GAS_LIMIT", "23000"),
+            ("LIVESTARS_PAYOUT_GAS", "deducted"),
+            ("LIVESTARS_PAYOUT_FEE", "0.1"),
+        ],
+    )
+    .await;
     let (i, c, node) = (&s.instance, &s.c, &s.node);
     let t = s.funded_user("rosa", &node.accounts[2].clone(), 5).await;
+    let info = c.get(format!("{}/api/settlement", i.url), &t).await;
+    assert_eq!(info["payout_fee"], "0.1");
+    assert_eq!(info["payout_fee_usd"], "0.01");
     let (st, p) = c.payout(i, &t, "2", "revert-001").await;
     assert_eq!(st, 201, "{p}");
-    assert_eq!(c.balance(i, &t).await, "3");
+    assert_eq!(p["fee"], "0.1");
+    assert_eq!(c.balance(i, &t).await, "2.9");
     node.mine(2).await;
     let failed = c
         .wait_payout(i, &t, p["id"].as_i64().unwrap(), "failed")
@@ -578,14 +591,40 @@ async fn a_reverted_payout_is_refunded() {
         failed["reason"].as_str().unwrap().contains("reverted"),
         "{failed}"
     );
-    assert_eq!(c.balance(i, &t).await, "5", "the money is back");
+    assert_eq!(
+        c.balance(i, &t).await,
+        "5",
+        "the money and the fee are back"
+    );
     let history = c.wallet(i, &t).await["history"].clone();
-    assert_eq!(history[0]["kind"], "payout_refund");
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &kinds[..3],
+        ["payout_fee_refund", "payout_refund", "payout"],
+        "{history}"
+    );
     assert!(node
         .transfers(&s.token, TREASURY, &node.accounts[2])
         .await
         .is_empty());
     s.ledger_check();
+    // LIVE leaving the treasury outside the ledger (a sweep, a stolen key): the check says so.
+    let outsider = node.accounts[6].clone();
+    node.transfer(&s.token, TREASURY, &outsider, LIVE).await;
+    let out = i.cli(&["ledger", "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "treasury holds 1000000000000000000 base units LESS than the ledger accounts for"
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test]
