@@ -203,6 +203,17 @@ pub enum SettlementError {
     Chain(#[from] ChainError),
 }
 
+impl From<crate::accounts::AccountError> for SettlementError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError as A;
+        match e {
+            A::Db(e) => SettlementError::Db(e),
+            A::Suspended => SettlementError::Suspended,
+            other => SettlementError::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for SettlementError {
     fn from(e: diesel::result::Error) -> Self {
         SettlementError::Db(crate::db::DbError::Query(e))

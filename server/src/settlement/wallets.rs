@@ -293,7 +293,7 @@ pub fn sign_in_account(
                 break;
             }
             Err(crate::accounts::AccountError::UsernameTaken) => continue,
-            Err(e) => return Err(SettlementError::Invalid(e.to_string())),
+            Err(e) => return Err(e.into()),
         }
     }
     let user = user.ok_or_else(|| SettlementError::Invalid("no free account name".into()))?;

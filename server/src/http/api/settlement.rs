@@ -143,8 +143,7 @@ pub async fn wallet_sign_in(
                 user.id,
                 TokenKind::Session,
                 Some(Duration::days(days)),
-            )
-            .map_err(|e| SettlementError::Invalid(e.to_string()))?;
+            )?;
             Ok::<_, SettlementError>((user, created, token, expires))
         })
         .await?;
@@ -180,7 +179,12 @@ pub async fn deposits(
                 .filter(chain_deposits::user_id.eq(user_id))
                 .into_boxed();
             if let Some(a) = address {
-                q = q.or_filter(chain_deposits::from_address.eq(a));
+                // Hers, and those from her address not credited to anyone yet (pending).
+                q = q.or_filter(
+                    chain_deposits::from_address
+                        .eq(a)
+                        .and(chain_deposits::user_id.is_null()),
+                );
             }
             Ok::<_, SettlementError>(
                 q.order((
