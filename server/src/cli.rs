@@ -212,9 +212,10 @@ async fn reconcile(config: &Config) -> anyhow::Result<bool> {
     let settle = crate::settlement::Service::start(config)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let chain = settle
-        .chain
-        .ok_or_else(|| anyhow::anyhow!("no chain configured"))?;
+    let connected = settle
+        .connected()
+        .ok_or_else(|| anyhow::anyhow!("the chain node does not answer"))?;
+    let chain = connected.chain.clone();
     let on_chain = chain
         .token_balance(chain.treasury())
         .await
@@ -234,7 +235,7 @@ async fn reconcile(config: &Config) -> anyhow::Result<bool> {
     .await??;
     let high = (e.deposits_in + e.pending_deposits).saturating_sub(e.paid_out);
     let low = high.saturating_sub(e.in_flight);
-    let d = settle.decimals;
+    let d = connected.decimals;
     println!(
         "treasury {} on chain {}: {} base units (decimals {d})",
         chain.treasury(),

@@ -48,7 +48,11 @@ pub struct Node {
 impl Node {
     /// Start hardhat's node and wait until it answers.
     pub async fn start() -> Node {
-        let port = crate::free_port();
+        Self::start_on(crate::free_port()).await
+    }
+
+    /// [`Node::start`] on a given port.
+    pub async fn start_on(port: u16) -> Node {
         let bin = chain_dir().join("node_modules/.bin/hardhat");
         assert!(
             bin.exists(),

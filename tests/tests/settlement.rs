@@ -755,3 +755,41 @@ async fn a_payout_whose_nonce_another_transaction_took_is_refunded() {
     assert_eq!(c.balance(i, &t).await, "4");
     s.ledger_check();
 }
+
+#[tokio::test]
+async fn an_instance_starts_before_its_chain_node_and_connects_when_it_answers() {
+    let port = livestars_e2e::free_port();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("hot.key");
+    std::fs::write(&key_file, TREASURY_KEY).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    // The address of the first contract the node's account 0 deploys (nonce 0).
+    let token = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+    let env = [
+        ("LIVESTARS_CHAIN_RPC_URL", url.as_str()),
+        ("LIVESTARS_CHAIN_ID", "31337"),
+        ("LIVESTARS_CHAIN_TOKEN", token),
+        ("LIVESTARS_CHAIN_KEY_FILE", key_file.to_str().unwrap()),
+        ("LIVESTARS_CHAIN_POLL_MS", "50"),
+    ];
+    let i = Instance::federating(Backend::Sqlite, &env);
+    let c = Client::new();
+    let t = sign_up(&c.http, &i.url, "early").await;
+    let info = c.get(format!("{}/api/settlement", i.url), &t).await;
+    assert_eq!(info["deposits"], false, "{info}");
+    let (st, v) = c.payout(&i, &t, "1", "early-0001").await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (503, Some("settlement_disabled"))
+    );
+    let node = Node::start_on(port).await;
+    let deployed = node.deploy_token(&node.accounts[0].clone(), 18, LIVE).await;
+    assert_eq!(deployed, token);
+    let info = c
+        .wait_for(format!("{}/api/settlement", i.url), &t, "connected", |v| {
+            v["payouts"] == true
+        })
+        .await;
+    assert_eq!(info["treasury"], TREASURY);
+    assert_eq!(info["decimals"], 18);
+}

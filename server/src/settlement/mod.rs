@@ -261,25 +261,47 @@ pub fn to_base(units: i64, decimals: u8) -> Result<u128, SettlementError> {
     }
 }
 
+/// The chain as connected: the node, and the token's decimals read from it.
+pub struct Connected {
+    pub chain: std::sync::Arc<chain::EvmChain>,
+    pub decimals: u8,
+}
+
+/// What connecting to the chain needs, from the settings.
+#[derive(Clone)]
+struct ChainSettings {
+    rpc_url: String,
+    chain_id: u64,
+    token: Addr,
+    key: Option<String>,
+    treasury: Option<Addr>,
+}
+
 /// Settlement as the running instance holds it.
 pub struct Service {
-    /// `None` when no chain node is configured: binding wallets works, deposits and payouts not.
-    pub chain: Option<std::sync::Arc<chain::EvmChain>>,
-    pub decimals: u8,
+    settings: Option<ChainSettings>,
+    /// Set once the node answered: until then (and without a node configured) binding wallets
+    /// and tips work; deposits are not watched and payouts answer 503.
+    connected: std::sync::OnceLock<Connected>,
     pub prices: prices::Prices,
     /// Wakes the payout signer when a payout is queued.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
     pub origin: wallets::Origin,
     pub fee_units: i64,
-    pub watch: watcher::WatchConfig,
-    pub pay: payouts::PayoutConfig,
+    confirmations: u64,
+    scan_blocks: u64,
+    start_block: Option<u64>,
+    gas_limit: u64,
+    bump_after: std::time::Duration,
+    pause_after_sign: bool,
     pub poll: std::time::Duration,
 }
 
 impl Service {
-    /// Connect to the configured node (if any), check its chain id, read the token's decimals.
+    /// Read the settings (a wrong key, token or rate source is an error now) and try the node
+    /// once: a node that does not answer yet is retried in the background by [`Service::spawn`];
+    /// a node on another chain than configured is an error.
     pub async fn start(config: &crate::config::Config) -> Result<Service, SettlementError> {
-        let url = url_host(&config.public_url);
         let poll = std::time::Duration::from_millis(config.chain_poll_ms.max(10));
         let fee_units = config
             .payout_fee_units()
@@ -298,8 +320,8 @@ impl Service {
             std::time::Duration::from_secs(config.usd_rate_cache_secs),
             client,
         );
-        let (chain, decimals) = if config.chain_rpc_url.is_empty() {
-            (None, 18)
+        let settings = if config.chain_rpc_url.is_empty() {
+            None
         } else {
             let token = config
                 .token_address()
@@ -307,96 +329,137 @@ impl Service {
             let key = if config.chain_key_file.as_os_str().is_empty() {
                 None
             } else {
-                Some(
-                    std::fs::read_to_string(&config.chain_key_file).map_err(|e| {
-                        SettlementError::Invalid(format!(
-                            "chain_key_file {}: {e}",
-                            config.chain_key_file.display()
-                        ))
-                    })?,
-                )
+                let k = std::fs::read_to_string(&config.chain_key_file).map_err(|e| {
+                    SettlementError::Invalid(format!(
+                        "chain_key_file {}: {e}",
+                        config.chain_key_file.display()
+                    ))
+                })?;
+                chain::address_of_key(&k)?;
+                Some(k)
             };
             let treasury = if config.chain_treasury.is_empty() {
                 None
             } else {
                 Some(config.chain_treasury.parse()?)
             };
-            let c = chain::EvmChain::connect(
-                &config.chain_rpc_url,
+            Some(ChainSettings {
+                rpc_url: config.chain_rpc_url.clone(),
+                chain_id: config.chain_id,
                 token,
-                key.as_deref(),
+                key,
                 treasury,
-                poll,
-            )
-            .await?;
-            if c.chain_id() != config.chain_id {
-                return Err(SettlementError::Invalid(format!(
-                    "the chain node reports chain id {}, the settings say {}",
-                    c.chain_id(),
-                    config.chain_id
-                )));
-            }
-            let decimals = c.decimals().await?;
-            (Some(std::sync::Arc::new(c)), decimals)
+            })
         };
-        Ok(Service {
-            chain,
-            decimals,
+        let service = Service {
+            settings,
+            connected: std::sync::OnceLock::new(),
             prices,
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             origin: wallets::Origin {
-                domain: url,
+                domain: url_host(&config.public_url),
                 uri: config.public_url.clone(),
                 chain_id: config.chain_id,
             },
             fee_units,
-            watch: watcher::WatchConfig {
-                confirmations: config.chain_confirmations,
-                batch_blocks: config.chain_scan_blocks,
-                start_block: config.chain_start_block,
-                decimals,
-            },
-            pay: payouts::PayoutConfig {
-                decimals,
-                confirmations: config.chain_confirmations,
-                gas_limit: config.payout_gas_limit,
-                bump_after: std::time::Duration::from_secs(config.payout_bump_after_secs),
-                poll,
-                pause_after_sign: std::env::var("LIVESTARS_TEST_PAUSE_AFTER_SIGN").as_deref()
-                    == Ok("1"),
-            },
+            confirmations: config.chain_confirmations,
+            scan_blocks: config.chain_scan_blocks,
+            start_block: config.chain_start_block,
+            gas_limit: config.payout_gas_limit,
+            bump_after: std::time::Duration::from_secs(config.payout_bump_after_secs),
+            pause_after_sign: std::env::var("LIVESTARS_TEST_PAUSE_AFTER_SIGN").as_deref()
+                == Ok("1"),
             poll,
-        })
-    }
-
-    /// Start the chain watcher and the payout signer (when a node and a key are configured).
-    pub fn spawn(&self, db: &crate::db::Db) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = Vec::new();
-        if let Some(chain) = &self.chain {
-            tasks.push(tokio::spawn(watcher::run(
-                chain.clone(),
-                db.clone(),
-                self.watch.clone(),
-                self.poll,
-            )));
-            if chain.can_sign() {
-                let signer = payouts::Signer::new(
-                    chain.clone(),
-                    db.clone(),
-                    self.pay.clone(),
-                    self.wake.clone(),
-                );
-                tasks.push(tokio::spawn(signer.run()));
+        };
+        match service.connect().await {
+            Ok(()) | Err(SettlementError::Disabled) => {}
+            Err(SettlementError::Chain(ChainError::Node(e))) => {
+                tracing::error!(error = %e, "the chain node does not answer; deposits and payouts wait until it does");
             }
+            Err(e) => return Err(e),
         }
-        tasks
+        Ok(service)
     }
 
-    /// The payout-capable chain, or [`SettlementError::Disabled`].
-    pub fn payout_chain(&self) -> Result<&std::sync::Arc<chain::EvmChain>, SettlementError> {
-        self.chain
-            .as_ref()
-            .filter(|c| c.can_sign())
+    /// Connect to the node once: check its chain id, read the token's decimals.
+    async fn connect(&self) -> Result<(), SettlementError> {
+        if self.connected.get().is_some() {
+            return Ok(());
+        }
+        let s = self.settings.as_ref().ok_or(SettlementError::Disabled)?;
+        let c =
+            chain::EvmChain::connect(&s.rpc_url, s.token, s.key.as_deref(), s.treasury, self.poll)
+                .await?;
+        if c.chain_id() != s.chain_id {
+            return Err(SettlementError::Invalid(format!(
+                "the chain node reports chain id {}, the settings say {}",
+                c.chain_id(),
+                s.chain_id
+            )));
+        }
+        let decimals = c.decimals().await?;
+        let _ = self.connected.set(Connected {
+            chain: std::sync::Arc::new(c),
+            decimals,
+        });
+        Ok(())
+    }
+
+    /// The chain, once connected.
+    pub fn connected(&self) -> Option<&Connected> {
+        self.connected.get()
+    }
+
+    /// Run the chain watcher and the payout signer (with a hot wallet key), after connecting
+    /// (retried with backoff while the node does not answer).
+    pub fn spawn(
+        self: &std::sync::Arc<Self>,
+        db: &crate::db::Db,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        if self.settings.is_none() {
+            return vec![];
+        }
+        let (me, db) = (self.clone(), db.clone());
+        vec![tokio::spawn(async move {
+            let mut wait = std::time::Duration::from_secs(1);
+            while let Err(e) = me.connect().await {
+                if !matches!(e, SettlementError::Chain(ChainError::Node(_))) {
+                    tracing::error!(error = %e, "settlement stays off");
+                    return;
+                }
+                tracing::warn!(error = %e, retry_in = ?wait, "the chain node does not answer");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(60));
+            }
+            let Some(c) = me.connected() else { return };
+            let watch = watcher::WatchConfig {
+                confirmations: me.confirmations,
+                batch_blocks: me.scan_blocks,
+                start_block: me.start_block,
+                decimals: c.decimals,
+            };
+            let watcher = watcher::run(c.chain.clone(), db.clone(), watch, me.poll);
+            if c.chain.can_sign() {
+                let pay = payouts::PayoutConfig {
+                    decimals: c.decimals,
+                    confirmations: me.confirmations,
+                    gas_limit: me.gas_limit,
+                    bump_after: me.bump_after,
+                    poll: me.poll,
+                    pause_after_sign: me.pause_after_sign,
+                };
+                let signer = payouts::Signer::new(c.chain.clone(), db, pay, me.wake.clone());
+                tokio::join!(watcher, signer.run());
+            } else {
+                watcher.await;
+            }
+        })]
+    }
+
+    /// The payout-capable chain and the token's decimals, or [`SettlementError::Disabled`].
+    pub fn payout_chain(&self) -> Result<&Connected, SettlementError> {
+        self.connected()
+            .filter(|c| c.chain.can_sign())
             .ok_or(SettlementError::Disabled)
     }
 }

@@ -27,17 +27,16 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
     let s = &state.settle;
     let rate = s.prices.rate().await;
     let c = &state.config;
+    let connected = s.connected();
     HttpResponse::Ok().json(SettlementInfo {
-        deposits: s.chain.is_some(),
-        payouts: s.chain.as_ref().is_some_and(|c| c.can_sign()),
+        deposits: connected.is_some(),
+        payouts: connected.is_some_and(|x| x.chain.can_sign()),
         chain_id: c.chain_id,
-        token: s
-            .chain
-            .as_ref()
+        token: connected
             .and_then(|_| c.token_address().ok())
             .map(|a| a.to_string()),
-        treasury: s.chain.as_ref().map(|c| c.treasury().to_string()),
-        decimals: s.chain.as_ref().map(|_| s.decimals),
+        treasury: connected.map(|x| x.chain.treasury().to_string()),
+        decimals: connected.map(|x| x.decimals),
         confirmations: c.chain_confirmations,
         unit: format_amount(1),
         payout_gas: c.payout_gas.clone(),
@@ -263,8 +262,8 @@ pub async fn request_payout(
 ) -> Result<HttpResponse, ApiError> {
     let units = ledger::parse_amount(&body.amount)?;
     let key = super::ledger::idempotency_key(&body.idempotency_key)?;
-    state.settle.payout_chain()?;
-    let (fee, decimals) = (state.settle.fee_units, state.settle.decimals);
+    let decimals = state.settle.payout_chain()?.decimals;
+    let fee = state.settle.fee_units;
     let user = current.user;
     let done = state
         .db
