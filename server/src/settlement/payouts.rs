@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{to_base, wallets, Addr, Chain, Fees, SendOutcome, SettlementError};
+use super::{to_base, wallets, Addr, Chain, Fees, SendOutcome, SettlementError, SignedTx};
 use crate::accounts::User;
 use crate::db::schema::{payout_attempts, payouts, signer_nonces};
 use crate::db::{now, Db, DbConnection};
@@ -208,6 +208,51 @@ fn fail(conn: &mut DbConnection, p: &Payout, reason: &str) -> Result<(), Settlem
     Ok(())
 }
 
+impl Payout {
+    /// Where it goes and how many token base units.
+    fn transfer(&self) -> Result<(Addr, u128), SettlementError> {
+        let value = self
+            .value
+            .parse()
+            .map_err(|_| SettlementError::Invalid(format!("payout {}: stored value", self.id)))?;
+        Ok((self.to_address.parse()?, value))
+    }
+}
+
+/// Keep a signed transaction of a payout (before it is ever sent) and make it the payout's
+/// current one.
+fn store_attempt(
+    conn: &mut DbConnection,
+    payout: i64,
+    nonce: i64,
+    tx: &SignedTx,
+    fees: Fees,
+    t: NaiveDateTime,
+) -> Result<(), SettlementError> {
+    let fee = |v: u128| {
+        i64::try_from(v).map_err(|_| SettlementError::Invalid(format!("a fee of {v} wei per gas")))
+    };
+    diesel::insert_into(payout_attempts::table)
+        .values((
+            payout_attempts::tx_hash.eq(&tx.hash),
+            payout_attempts::payout_id.eq(payout),
+            payout_attempts::nonce.eq(nonce),
+            payout_attempts::raw_tx.eq(hex::encode(&tx.raw)),
+            payout_attempts::max_fee_per_gas.eq(fee(fees.max_fee_per_gas)?),
+            payout_attempts::max_priority_fee_per_gas.eq(fee(fees.max_priority_fee_per_gas)?),
+            payout_attempts::signed_at.eq(t),
+        ))
+        .execute(conn)?;
+    diesel::update(payouts::table.find(payout))
+        .set((
+            payouts::nonce.eq(Some(nonce)),
+            payouts::tx_hash.eq(Some(&tx.hash)),
+            payouts::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 type Attempt = (String, i64, String, i64, i64, NaiveDateTime);
 
 fn attempts(conn: &mut DbConnection, payout: i64) -> Result<Vec<Attempt>, SettlementError> {
@@ -325,11 +370,7 @@ impl<C: Chain> Signer<C> {
     /// transaction, so a nonce is never used twice nor lost.
     async fn sign(&self, p: &Payout, fees: Fees) -> Result<Option<Payout>, SettlementError> {
         let chain = self.chain.clone();
-        let to: Addr = p.to_address.parse()?;
-        let value: u128 = p
-            .value
-            .parse()
-            .map_err(|_| SettlementError::Invalid("stored value".into()))?;
+        let (to, value) = p.transfer()?;
         let gas = self.cfg.gas_limit;
         let address = chain.treasury().to_string();
         let id = p.id;
@@ -351,25 +392,7 @@ impl<C: Chain> Signer<C> {
                     .get_result(c)?;
                 let nonce = next - 1;
                 let tx = chain.sign_transfer(to, value, nonce as u64, gas, fees)?;
-                diesel::insert_into(payout_attempts::table)
-                    .values((
-                        payout_attempts::tx_hash.eq(&tx.hash),
-                        payout_attempts::payout_id.eq(id),
-                        payout_attempts::nonce.eq(nonce),
-                        payout_attempts::raw_tx.eq(hex::encode(&tx.raw)),
-                        payout_attempts::max_fee_per_gas.eq(fees.max_fee_per_gas as i64),
-                        payout_attempts::max_priority_fee_per_gas
-                            .eq(fees.max_priority_fee_per_gas as i64),
-                        payout_attempts::signed_at.eq(t),
-                    ))
-                    .execute(c)?;
-                diesel::update(payouts::table.find(id))
-                    .set((
-                        payouts::nonce.eq(Some(nonce)),
-                        payouts::tx_hash.eq(Some(&tx.hash)),
-                        payouts::updated_at.eq(t),
-                    ))
-                    .execute(c)?;
+                store_attempt(c, id, nonce, &tx, fees, t)?;
                 Ok::<_, SettlementError>(Some(get(c, id)?))
             })
             .await
@@ -513,35 +536,14 @@ impl<C: Chain> Signer<C> {
             max_priority_fee_per_gas: latest.4 as u128,
         };
         let fees = old.bumped(self.chain.suggested_fees().await?);
-        let to: Addr = p.to_address.parse()?;
-        let value: u128 = p
-            .value
-            .parse()
-            .map_err(|_| SettlementError::Invalid("stored value".into()))?;
+        let (to, value) = p.transfer()?;
         let tx = self
             .chain
             .sign_transfer(to, value, latest.1 as u64, self.cfg.gas_limit, fees)?;
-        let (id, nonce, hash, raw, t) =
-            (p.id, latest.1, tx.hash.clone(), hex::encode(&tx.raw), now());
+        let (id, nonce, t) = (p.id, latest.1, now());
+        let stored = tx.clone();
         self.db
-            .write(move |c| {
-                diesel::insert_into(payout_attempts::table)
-                    .values((
-                        payout_attempts::tx_hash.eq(&hash),
-                        payout_attempts::payout_id.eq(id),
-                        payout_attempts::nonce.eq(nonce),
-                        payout_attempts::raw_tx.eq(raw),
-                        payout_attempts::max_fee_per_gas.eq(fees.max_fee_per_gas as i64),
-                        payout_attempts::max_priority_fee_per_gas
-                            .eq(fees.max_priority_fee_per_gas as i64),
-                        payout_attempts::signed_at.eq(t),
-                    ))
-                    .execute(c)?;
-                diesel::update(payouts::table.find(id))
-                    .set((payouts::tx_hash.eq(Some(&hash)), payouts::updated_at.eq(t)))
-                    .execute(c)?;
-                Ok::<_, SettlementError>(())
-            })
+            .write(move |c| store_attempt(c, id, nonce, &stored, fees, t))
             .await?;
         tracing::info!(
             payout = p.id,

@@ -47,6 +47,13 @@ async fn put_address(app: &TestApp, token: &str, body: Value) -> reqwest::Respon
         .unwrap()
 }
 
+/// Ask for a `bind` challenge for `key`'s address, sign it with `key`, and bind.
+async fn bind_with(app: &TestApp, token: &str, key: &str) -> reqwest::Response {
+    let c = challenge(app, &address(key), "bind").await;
+    let sig = personal_sign(key, c["message"].as_str().unwrap()).unwrap();
+    put_address(app, token, json!({"nonce": c["nonce"], "signature": sig})).await
+}
+
 fn bound(app: &TestApp, user: i64) -> Option<String> {
     let mut conn = app.db.conn().unwrap();
     wallets::table
@@ -93,26 +100,12 @@ async fn binding_a_wallet_takes_a_fresh_signature_of_the_address(app: TestApp) {
     assert_eq!(w["address"], a.as_str());
     // Another account cannot take it.
     let bob = app.viewer("bobby").await;
-    let c = challenge(&app, &a, "bind").await;
-    let sig = personal_sign(KEY_A, c["message"].as_str().unwrap()).unwrap();
-    let r = put_address(
-        &app,
-        &bob.token,
-        json!({"nonce": c["nonce"], "signature": sig}),
-    )
-    .await;
+    let r = bind_with(&app, &bob.token, KEY_A).await;
     assert_error(r, 409, "wallet_taken").await;
     assert_eq!(bound(&app, bob.id), None);
     // Alice moves to another address of hers: the new one replaces the old.
     let b = address(KEY_B);
-    let c = challenge(&app, &b, "bind").await;
-    let sig = personal_sign(KEY_B, c["message"].as_str().unwrap()).unwrap();
-    let r = put_address(
-        &app,
-        &alice.token,
-        json!({"nonce": c["nonce"], "signature": sig}),
-    )
-    .await;
+    let r = bind_with(&app, &alice.token, KEY_B).await;
     assert_eq!(r.status(), 200);
     assert_eq!(bound(&app, alice.id).as_deref(), Some(b.as_str()));
 }
@@ -254,18 +247,7 @@ async fn a_wallet_signs_in_to_its_own_account(app: TestApp) {
     // An existing account that bound its wallet signs in with it.
     let carol = app.viewer("carol").await;
     let b = address(KEY_B);
-    let c = challenge(&app, &b, "bind").await;
-    let sig = personal_sign(KEY_B, c["message"].as_str().unwrap()).unwrap();
-    assert_eq!(
-        put_address(
-            &app,
-            &carol.token,
-            json!({"nonce": c["nonce"], "signature": sig})
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(bind_with(&app, &carol.token, KEY_B).await.status(), 200);
     let r = sign_in(challenge(&app, &b, "sign_in").await, KEY_B).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
