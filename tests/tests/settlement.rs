@@ -780,7 +780,7 @@ async fn an_instance_starts_before_its_chain_node_and_connects_when_it_answers()
     let (st, v) = c.payout(&i, &t, "1", "early-0001").await;
     assert_eq!(
         (st, v["error"].as_str()),
-        (503, Some("settlement_disabled"))
+        (409, Some("settlement_disabled"))
     );
     let node = Node::start_on(port).await;
     let deployed = node.deploy_token(&node.accounts[0].clone(), 18, LIVE).await;

@@ -112,7 +112,7 @@ impl From<crate::settlement::SettlementError> for ApiError {
         let msg = e.to_string();
         match e {
             Invalid(_) => ApiError::bad_request("invalid_field", msg),
-            Disabled => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "settlement_disabled", msg),
+            Disabled => ApiError::new(StatusCode::CONFLICT, "settlement_disabled", msg),
             UnknownChallenge => ApiError::new(StatusCode::NOT_FOUND, "unknown_challenge", msg),
             ChallengeUsed => ApiError::new(StatusCode::CONFLICT, "challenge_used", msg),
             ChallengeExpired => ApiError::new(StatusCode::GONE, "challenge_expired", msg),

@@ -281,7 +281,7 @@ struct ChainSettings {
 pub struct Service {
     settings: Option<ChainSettings>,
     /// Set once the node answered: until then (and without a node configured) binding wallets
-    /// and tips work; deposits are not watched and payouts answer 503.
+    /// and tips work; deposits are not watched and payouts answer 409 `settlement_disabled`.
     connected: std::sync::OnceLock<Connected>,
     pub prices: prices::Prices,
     /// Wakes the payout signer when a payout is queued.

@@ -124,6 +124,10 @@ pub fn consume(
     signature: &str,
     purpose: Purpose,
 ) -> Result<Addr, SettlementError> {
+    // Ours are 32 hex digits; anything else (NUL bytes included) never reaches the database.
+    if nonce.is_empty() || nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(SettlementError::UnknownChallenge);
+    }
     let row: Option<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> =
         wallet_challenges::table
             .find(nonce)

@@ -15,7 +15,7 @@ both_backends!(
     binding_a_wallet_takes_a_fresh_signature_of_the_address,
     bad_signatures_and_nonces_change_nothing,
     a_wallet_signs_in_to_its_own_account,
-    without_a_chain_payouts_answer_503,
+    without_a_chain_payouts_are_refused,
 );
 
 const KEY_A: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -142,6 +142,16 @@ async fn bad_signatures_and_nonces_change_nothing(app: TestApp) {
         assert_error(r, 401, "bad_signature").await;
     }
     assert_eq!(bound(&app, alice.id), None);
+    // Malformed nonces (a NUL byte would not even fit in a PostgreSQL text).
+    for nonce in ["", "abc\u{0}def", &"a".repeat(65), "ab cd"] {
+        let r = put_address(
+            &app,
+            &alice.token,
+            json!({"nonce": nonce, "signature": forged}),
+        )
+        .await;
+        assert_error(r, 404, "unknown_challenge").await;
+    }
     // Unknown nonce, and a sign-in challenge used to bind.
     let r = put_address(
         &app,
@@ -269,7 +279,7 @@ async fn a_wallet_signs_in_to_its_own_account(app: TestApp) {
     assert_eq!(count, 2, "no account made by the refused sign-in");
 }
 
-async fn without_a_chain_payouts_answer_503(app: TestApp) {
+async fn without_a_chain_payouts_are_refused(app: TestApp) {
     let alice = app.viewer("alice").await;
     let info: Value = app.get("/api/settlement", None).await.json().await.unwrap();
     assert_eq!(info["deposits"], false);
@@ -283,7 +293,7 @@ async fn without_a_chain_payouts_answer_503(app: TestApp) {
             Some(&alice.token),
         )
         .await;
-    assert_error(r, 503, "settlement_disabled").await;
+    assert_error(r, 409, "settlement_disabled").await;
     let r = app.get("/api/me/payouts", Some(&alice.token)).await;
     assert_eq!(r.status(), 200);
     let r = app.get("/api/me/payouts/1", Some(&alice.token)).await;

@@ -251,10 +251,9 @@ fn payout_api(p: payouts::Payout, rate: Option<Rate>) -> Payout {
         (status = 200, description = "The same payout again (idempotency key)", body = Payout),
         (status = 400, description = "Invalid amount or key", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 409, description = "Balance too low, no bound address, or key reused", body = ErrorBody),
+        (status = 409, description = "Balance too low, no bound address, key reused, or no chain connected to this instance (`settlement_disabled`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "Payouts are not configured here", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
 pub async fn request_payout(
     state: web::Data<AppState>,
     current: CurrentUser,
