@@ -17,7 +17,7 @@ use livestars_api::TipReceipt;
 
 use super::{format_amount, share, tip, Credits, LedgerError, Split, TipCache, TipRow, Tipped};
 use crate::accounts::User;
-use crate::db::schema::{ledger_accounts, ledger_transfers, rooms, tips};
+use crate::db::schema::{ledger_accounts, ledger_transfers, rooms, tips, users};
 use crate::db::{now, Db, DbConnection};
 
 /// Most tips in one transaction.
@@ -164,6 +164,31 @@ pub fn tip_batch(
         .collect();
     let start_balance = balance.clone();
     let instance = cache.instance(conn)?;
+    // Referrers whose accounts were deleted earn nothing: their share stays with the instance
+    // (the chain goes on through them). Read fresh for every batch: deletion is not cached.
+    let mut referrers: Vec<i64> = Vec::new();
+    for j in jobs {
+        let mut sides = vec![j.tipper.id];
+        if let Some((model, _)) = room_of.get(&j.room_id) {
+            sides.push(*model);
+        }
+        for side in sides {
+            referrers.extend(cache.chain(conn, side, split.referral_bps.len())?);
+        }
+    }
+    referrers.sort_unstable();
+    referrers.dedup();
+    let gone: std::collections::HashSet<i64> = if referrers.is_empty() {
+        Default::default()
+    } else {
+        users::table
+            .filter(users::id.eq_any(&referrers))
+            .filter(users::deleted_at.is_not_null())
+            .select(users::id)
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect()
+    };
     let mut results: Vec<Option<Result<Tipped, LedgerError>>> =
         (0..jobs.len()).map(|_| None).collect();
     let mut fresh: Vec<NewTip> = Vec::new();
@@ -171,7 +196,9 @@ pub fn tip_batch(
     let mut in_batch: HashMap<(i64, String), (i64, i64, usize)> = HashMap::new();
     let mut credits = Credits::default();
     for (i, j) in jobs.iter().enumerate() {
-        let decided = decide(conn, split, j, cache, &room_of, &known, &in_batch, instance);
+        let decided = decide(
+            conn, split, j, cache, &room_of, &known, &in_batch, instance, &gone,
+        );
         let from = accounts[&j.tipper.id];
         match decided {
             Ok(Decision::Replay(row)) => {
@@ -363,6 +390,7 @@ fn decide(
     known: &HashMap<(i64, String), TipRow>,
     in_batch: &HashMap<(i64, String), (i64, i64, usize)>,
     instance: i64,
+    gone: &std::collections::HashSet<i64>,
 ) -> Result<Decision, LedgerError> {
     if j.amount <= 0 {
         return Err(LedgerError::InvalidAmount("a tip is positive".into()));
@@ -408,7 +436,7 @@ fn decide(
             .enumerate()
         {
             let s = share(amount, split.referral_bps[tier])?;
-            if s > 0 {
+            if s > 0 && !gone.contains(&referrer) {
                 referral_total = referral_total.checked_add(s).ok_or(LedgerError::Overflow)?;
                 parts.push((instance, cache.account(conn, referrer)?, s, "tip_referral"));
             }

@@ -11,6 +11,7 @@ both_backends!(
     deposits_are_credited_once,
     concurrent_tippers_add_up,
     a_batch_answers_each_tip_as_alone,
+    a_deleted_referrer_earns_nothing,
 );
 
 const PASSWORD: &str = "a long enough password";
@@ -431,5 +432,33 @@ async fn a_batch_answers_each_tip_as_alone(app: TestApp) {
     // The batch's tips replay through the API like any other.
     let r = tip(&app, &a, room, "4", "key-a-0001").await;
     assert_eq!(r.status(), 200);
+    check_ok(&app).await;
+}
+
+/// A referrer who deleted her account earns nothing more: her tier's share stays with the
+/// instance, and the next tier up is still paid.
+async fn a_deleted_referrer_earns_nothing(app: TestApp) {
+    let top = referred(&app, "topref", None).await;
+    let gone = referred(&app, "goneref", Some("topref")).await;
+    let t = referred(&app, "tipper", Some("goneref")).await;
+    let (_m, room) = live_model(&app, "model").await;
+    deposit(&app, t.id, "0xt", 100 * UNITS_PER_LIVE).await;
+    let r = app
+        .client
+        .delete(app.url("/api/me"))
+        .bearer_auth(&gone.token)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = tip(&app, &t, room, "10", "after-delete-1").await;
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["referral_total"], "0.1", "only tier 2 (1%) is paid: {v}");
+    assert_eq!(v["instance_share"], "2.4");
+    assert_eq!(units_of(&app, &top).await, UNITS_PER_LIVE / 10);
+    assert_eq!(ledger::balance(&mut app.db.conn().unwrap(), gone.id).unwrap(), 0);
+    assert_eq!(instance_units(&app).await, 24 * UNITS_PER_LIVE / 10);
     check_ok(&app).await;
 }
