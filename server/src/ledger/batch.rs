@@ -235,13 +235,20 @@ pub fn tip_batch(
             Err(e) => results[i] = Some(Err(e)),
         }
     }
-    // Each tipper debited once, on the condition that her balance still covers it.
+    // Each tipper debited once, on the condition that her balance still covers it. All rows
+    // to change are locked first, in one order.
     let mut debits: Vec<(i64, i64)> = start_balance
         .iter()
         .map(|(account, before)| (*account, before - balance[account]))
         .filter(|(_, d)| *d > 0)
         .collect();
     debits.sort_unstable();
+    let touched: Vec<i64> = debits
+        .iter()
+        .map(|(a, _)| *a)
+        .chain(credits.0.keys().copied())
+        .collect();
+    super::lock_accounts(conn, &touched)?;
     let debited = apply_deltas(conn, &debits, true)?;
     if debited != debits.len() {
         // Her balance went down since it was read (a payout, another process's tips). Nothing

@@ -148,6 +148,23 @@ pub fn account_of(conn: &mut DbConnection, user_id: i64) -> Result<i64, LedgerEr
     find(conn)?.ok_or(LedgerError::Invalid("the account could not be opened"))
 }
 
+/// Lock ledger accounts' rows in id order (PostgreSQL; on SQLite writers are serialised
+/// anyway). Every writer that changes more than one balance takes its locks through here first,
+/// so two transactions never wait for each other's rows in opposite orders (no deadlocks).
+pub fn lock_accounts(conn: &mut DbConnection, ids: &[i64]) -> Result<(), LedgerError> {
+    if let DbConnection::Postgres(c) = conn {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        diesel::sql_query(
+            "SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
+        .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Move `amount` from `debit` to `credit`. A user account is never taken below zero: the
 /// debit only happens when the balance covers it, else [`LedgerError::InsufficientBalance`].
 pub fn transfer(
@@ -164,6 +181,7 @@ pub fn transfer(
             "a transfer moves a positive amount".into(),
         ));
     }
+    lock_accounts(conn, &[debit, credit])?;
     let debited = diesel::update(
         ledger_accounts::table.find(debit).filter(
             ledger_accounts::kind

@@ -12,6 +12,7 @@ both_backends!(
     concurrent_tippers_add_up,
     a_batch_answers_each_tip_as_alone,
     a_deleted_referrer_earns_nothing,
+    direct_tips_in_parallel_never_deadlock,
 );
 
 const PASSWORD: &str = "a long enough password";
@@ -458,7 +459,62 @@ async fn a_deleted_referrer_earns_nothing(app: TestApp) {
     assert_eq!(v["referral_total"], "0.1", "only tier 2 (1%) is paid: {v}");
     assert_eq!(v["instance_share"], "2.4");
     assert_eq!(units_of(&app, &top).await, UNITS_PER_LIVE / 10);
-    assert_eq!(ledger::balance(&mut app.db.conn().unwrap(), gone.id).unwrap(), 0);
+    assert_eq!(
+        ledger::balance(&mut app.db.conn().unwrap(), gone.id).unwrap(),
+        0
+    );
     assert_eq!(instance_units(&app).await, 24 * UNITS_PER_LIVE / 10);
+    check_ok(&app).await;
+}
+
+/// `ledger::tip()` from 8 threads, each tip its own transaction, where tippers are also each
+/// other's referrers (so every tip debits one tipper and credits others): every tip succeeds
+/// (PostgreSQL would abort one of two transactions locking rows in opposite orders) and the
+/// ledger adds up.
+async fn direct_tips_in_parallel_never_deadlock(app: TestApp) {
+    use livestars_server::accounts::User as Account;
+    use livestars_server::ledger::Split;
+    let (_m, room) = live_model(&app, "model").await;
+    let mut tippers = Vec::new();
+    let mut previous: Option<String> = None;
+    for i in 0..8 {
+        let name = format!("tipper{i}");
+        let u = referred(&app, &name, previous.as_deref()).await;
+        deposit(&app, u.id, &format!("0x{i}"), 1000 * UNITS_PER_LIVE).await;
+        tippers.push(Account {
+            id: u.id,
+            username: name.clone(),
+            role: "viewer".into(),
+            created_at: livestars_server::db::now(),
+        });
+        previous = Some(name);
+    }
+    let split = Split {
+        model_bps: 7500,
+        referral_bps: vec![200, 100, 50],
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in tippers {
+        let (db, split) = (app.db.clone(), split.clone());
+        tasks.spawn_blocking(move || {
+            for k in 0..40 {
+                db.write_blocking(|c| {
+                    ledger::tip(
+                        c,
+                        &split,
+                        &t,
+                        room,
+                        UNITS_PER_LIVE + k,
+                        &format!("par-{}-{k:04}", t.id),
+                    )
+                })
+                .map(|_| ())
+                .unwrap_or_else(|e| panic!("tip of {}: {e}", t.username));
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
     check_ok(&app).await;
 }
