@@ -4,7 +4,8 @@ use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use livestars_api::{AdminPayout, ErrorBody, LedgerOverview};
 
-use crate::db::schema::{chain_deposits, ledger_accounts, payouts, tips, users};
+use crate::db::schema::{payouts, users};
+use crate::db::DbConnection;
 use crate::http::auth::AdminUser;
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -24,34 +25,44 @@ pub async fn overview(
     let mut o = state
         .db
         .read(|conn| {
-            let accounts: Vec<(String, i64)> = ledger_accounts::table
-                .select((ledger_accounts::kind, ledger_accounts::balance))
-                .load(conn)?;
-            let sum_of = |kind: &str| -> i128 {
-                accounts
-                    .iter()
-                    .filter(|(k, _)| k == kind)
-                    .map(|(_, b)| i128::from(*b))
-                    .sum()
+            // Aggregates in the database: no table is loaded whole, however many tips there are.
+            let accounts = figures(
+                conn,
+                "SELECT kind AS label, COUNT(CASE WHEN balance > 0 THEN 1 END) AS n, \
+                 CAST(SUM(balance) AS TEXT) AS total FROM ledger_accounts GROUP BY kind",
+            )?;
+            let tips = figures(
+                conn,
+                "SELECT 'tips' AS label, COUNT(*) AS n, \
+                 CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM tips",
+            )?;
+            let deposits = figures(
+                conn,
+                "SELECT status AS label, COUNT(*) AS n, \
+                 CAST(COALESCE(SUM(units), 0) AS TEXT) AS total FROM chain_deposits GROUP BY status",
+            )?;
+            let by_status = figures(
+                conn,
+                "SELECT status AS label, COUNT(*) AS n, '0' AS total FROM payouts GROUP BY status",
+            )?;
+            let find = |v: &[Figure], label: &str| -> (i64, i128) {
+                v.iter()
+                    .find(|f| f.label == label)
+                    .map_or((0, 0), |f| (f.n, f.total.parse().unwrap_or(0)))
             };
-            let clamp = |v: i128| i64::try_from(v).unwrap_or(i64::MAX);
-            let tip_amounts: Vec<i64> = tips::table.select(tips::amount).load(conn)?;
-            let unattributed: Vec<i64> = chain_deposits::table
-                .filter(chain_deposits::status.eq("unattributed"))
-                .select(chain_deposits::units)
-                .load(conn)?;
-            let pending: i64 = chain_deposits::table
-                .filter(chain_deposits::status.eq("pending"))
-                .count()
-                .get_result(conn)?;
-            let mut by_state = Vec::new();
-            for s in ["queued", "signed", "broadcast", "confirmed", "failed"] {
-                let n: i64 = payouts::table
-                    .filter(payouts::status.eq(s))
-                    .count()
-                    .get_result(conn)?;
-                by_state.push((s.to_string(), n));
-            }
+            let amount = |v: i128| format_amount(i64::try_from(v).unwrap_or(i64::MAX));
+            let (users_with_balance, users_total) = find(&accounts, "user");
+            let (tips_count, tips_total) = find(&tips, "tips");
+            let (deposits_pending, _) = find(&deposits, "pending");
+            let (unattributed, unattributed_total) = find(&deposits, "unattributed");
+            let sum: i128 = accounts
+                .iter()
+                .map(|f| f.total.parse::<i128>().unwrap_or(0))
+                .sum();
+            let by_state = ["queued", "signed", "broadcast", "confirmed", "failed"]
+                .iter()
+                .map(|s| (s.to_string(), find(&by_status, s).0))
+                .collect();
             type Row = (
                 i64,
                 String,
@@ -78,21 +89,16 @@ pub async fn overview(
                 ))
                 .load(conn)?;
             Ok::<_, SettlementError>(LedgerOverview {
-                instance_balance: format_amount(clamp(sum_of("instance"))),
-                users_total: format_amount(clamp(sum_of("user"))),
-                users_with_balance: accounts
-                    .iter()
-                    .filter(|(k, b)| k == "user" && *b > 0)
-                    .count() as i64,
-                chain_balance: format_amount(clamp(sum_of("chain"))),
-                sum: format_amount(clamp(accounts.iter().map(|(_, b)| i128::from(*b)).sum())),
-                tips: tip_amounts.len() as i64,
-                tips_total: format_amount(clamp(tip_amounts.iter().map(|a| i128::from(*a)).sum())),
-                deposits_pending: pending,
-                deposits_unattributed: unattributed.len() as i64,
-                deposits_unattributed_amount: format_amount(clamp(
-                    unattributed.iter().map(|a| i128::from(*a)).sum(),
-                )),
+                instance_balance: amount(find(&accounts, "instance").1),
+                users_total: amount(users_total),
+                users_with_balance,
+                chain_balance: amount(find(&accounts, "chain").1),
+                sum: amount(sum),
+                tips: tips_count,
+                tips_total: amount(tips_total),
+                deposits_pending,
+                deposits_unattributed: unattributed,
+                deposits_unattributed_amount: amount(unattributed_total),
                 payouts: by_state,
                 recent_payouts: recent
                     .into_iter()
@@ -115,4 +121,24 @@ pub async fn overview(
         .await?;
     o.usd_rate = state.settle.prices.rate().await.map(|r| r.to_decimal());
     Ok(HttpResponse::Ok().json(o))
+}
+
+/// One row of an aggregate: a label, a count, and a sum as decimal text (SQLite's integer and
+/// PostgreSQL's numeric both cast to text).
+#[derive(QueryableByName)]
+struct Figure {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    label: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    total: String,
+}
+
+fn figures(conn: &mut DbConnection, sql: &str) -> Result<Vec<Figure>, SettlementError> {
+    let q = diesel::sql_query(sql);
+    Ok(match conn {
+        DbConnection::Postgres(c) => q.load(c)?,
+        DbConnection::Sqlite(c) => q.load(c)?,
+    })
 }
