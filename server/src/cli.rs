@@ -40,6 +40,13 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Ask a running instance whether it is up (`GET /api/health`): exit 0 if it answers 200,
+    /// 1 otherwise. For container health checks; needs no other tool in the image.
+    Health {
+        /// The instance's base URL (plain http) [default: http://<bind>, 0.0.0.0 as 127.0.0.1]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -114,6 +121,33 @@ impl Cli {
     }
 }
 
+/// `GET /api/health` over plain HTTP/1.0 with the standard library; the status code.
+fn health(base: &str) -> anyhow::Result<u16> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let rest = base
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("{base:?}: only http:// URLs (the local listener)"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    let addr = host
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{host:?} resolves to nothing"))?;
+    let timeout = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /api/health HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    let line = String::from_utf8_lossy(&head);
+    line.get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("not an HTTP answer: {line:?}"))
+}
+
 fn open_db(config: &Config) -> anyhow::Result<Db> {
     Ok(Db::open(&config.database()?, 2)?)
 }
@@ -128,6 +162,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.to_redacted_toml());
             eprintln!("configuration is valid");
             Ok(())
+        }
+        Command::Health { url } => {
+            let base = url.unwrap_or_else(|| {
+                format!("http://{}", config.bind.replacen("0.0.0.0", "127.0.0.1", 1))
+            });
+            let status = tokio::task::spawn_blocking(move || health(&base)).await??;
+            if status == 200 {
+                println!("ok");
+                Ok(())
+            } else {
+                anyhow::bail!("the instance answered {status}")
+            }
         }
         Command::Migrate => {
             let db = tokio::task::spawn_blocking(move || open_db(&config)).await??;

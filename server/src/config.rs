@@ -107,6 +107,154 @@ pub struct Config {
     pub usd_rate_field: String,
     /// Seconds a fetched rate is reused (`LIVESTARS_USD_RATE_CACHE_SECS`).
     pub usd_rate_cache_secs: u64,
+    /// Threads that hash passwords, each with one 19 MiB buffer for its whole life; 0 means
+    /// half the cores, at least one (`LIVESTARS_PASSWORD_HASH_THREADS`).
+    pub password_hash_threads: usize,
+    /// Password checks that may wait for a hashing thread; more are answered 503 with
+    /// `Retry-After` (`LIVESTARS_PASSWORD_HASH_QUEUE`).
+    pub password_hash_queue: usize,
+    /// Behind a reverse proxy: the header that carries the client's address, e.g.
+    /// `X-Forwarded-For` (its last entry) or `X-Real-IP`; empty means the TCP peer's address
+    /// (`LIVESTARS_CLIENT_IP_HEADER`). Honoured only from `trusted_proxies`.
+    pub client_ip_header: String,
+    /// The proxies whose `client_ip_header` is believed, by IP address
+    /// (`LIVESTARS_TRUSTED_PROXIES`, comma-separated).
+    pub trusted_proxies: Vec<String>,
+    /// Rate limits, each `COUNT/SECONDS` (a bucket of COUNT refilled over SECONDS) or `off`.
+    /// Per client IP address (held in memory only, never stored) or per account.
+    pub limits: Limits,
+}
+
+/// Rate limits (`[limits]` in the file; `LIVESTARS_LIMIT_<NAME>` in the environment).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Sign-in attempts (password or wallet) per client address.
+    pub sign_in_per_ip: String,
+    /// Failed sign-ins per account: once spent, the account refuses password checks until the
+    /// bucket refills a little (a delay of seconds to minutes, never a long lock-out).
+    pub sign_in_failures_per_account: String,
+    /// Sign-ups per client address.
+    pub sign_up_per_ip: String,
+    /// Wallet challenges per client address.
+    pub challenges_per_ip: String,
+    /// Reports per account.
+    pub reports_per_account: String,
+    /// Uploads (ID documents and avatars) per account.
+    pub uploads_per_account: String,
+    /// ID document uploads per model per day (a separate, daily count).
+    pub iddoc_uploads_per_day: u32,
+    /// Tips per account.
+    pub tips_per_account: String,
+    /// Open event streams per client address, and in total.
+    pub streams_per_ip: u32,
+    pub streams_total: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sign_in_per_ip: "30/60".into(),
+            sign_in_failures_per_account: "10/600".into(),
+            sign_up_per_ip: "10/3600".into(),
+            challenges_per_ip: "30/600".into(),
+            reports_per_account: "10/3600".into(),
+            uploads_per_account: "20/3600".into(),
+            iddoc_uploads_per_day: 5,
+            tips_per_account: "50/10".into(),
+            streams_per_ip: 16,
+            streams_total: 10_000,
+        }
+    }
+}
+
+/// One parsed rate limit: a bucket of `count` that refills completely in `per_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per_secs: u64,
+}
+
+impl Rate {
+    /// `COUNT/SECONDS`, or `off` (no limit: `None`).
+    pub fn parse(key: &'static str, text: &str) -> Result<Option<Rate>, ConfigError> {
+        let text = text.trim();
+        if text == "off" {
+            return Ok(None);
+        }
+        let bad = || ConfigError::Invalid {
+            key,
+            message: format!("{text:?} is not COUNT/SECONDS (e.g. 10/60) or off"),
+        };
+        let (count, per) = text.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let per_secs: u64 = per.trim().parse().map_err(|_| bad())?;
+        if count == 0 || per_secs == 0 || per_secs > 7 * 86_400 {
+            return Err(bad());
+        }
+        Ok(Some(Rate { count, per_secs }))
+    }
+}
+
+impl Limits {
+    pub fn sign_in_per_ip(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.sign_in_per_ip", &self.sign_in_per_ip)
+    }
+    pub fn sign_in_failures_per_account(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse(
+            "limits.sign_in_failures_per_account",
+            &self.sign_in_failures_per_account,
+        )
+    }
+    pub fn sign_up_per_ip(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.sign_up_per_ip", &self.sign_up_per_ip)
+    }
+    pub fn challenges_per_ip(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.challenges_per_ip", &self.challenges_per_ip)
+    }
+    pub fn reports_per_account(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.reports_per_account", &self.reports_per_account)
+    }
+    pub fn uploads_per_account(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.uploads_per_account", &self.uploads_per_account)
+    }
+    pub fn tips_per_account(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.tips_per_account", &self.tips_per_account)
+    }
+
+    /// No limits at all (benchmarks that measure throughput, not refusals).
+    pub fn unlimited() -> Limits {
+        Limits {
+            sign_in_per_ip: "off".into(),
+            sign_in_failures_per_account: "off".into(),
+            sign_up_per_ip: "off".into(),
+            challenges_per_ip: "off".into(),
+            reports_per_account: "off".into(),
+            uploads_per_account: "off".into(),
+            iddoc_uploads_per_day: 1000,
+            tips_per_account: "off".into(),
+            streams_per_ip: 10_000,
+            streams_total: 100_000,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.sign_in_per_ip()?;
+        self.sign_in_failures_per_account()?;
+        self.sign_up_per_ip()?;
+        self.challenges_per_ip()?;
+        self.reports_per_account()?;
+        self.uploads_per_account()?;
+        self.tips_per_account()?;
+        if self.iddoc_uploads_per_day == 0 || self.streams_per_ip == 0 || self.streams_total == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits",
+                message: "iddoc_uploads_per_day, streams_per_ip and streams_total are at least 1"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The ID-document retention policy, parsed from the two settings.
@@ -151,6 +299,11 @@ impl Default for Config {
             usd_rate_url: String::new(),
             usd_rate_field: "/usd".into(),
             usd_rate_cache_secs: 60,
+            password_hash_threads: 0,
+            password_hash_queue: 32,
+            client_ip_header: String::new(),
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            limits: Limits::default(),
             max_json_bytes: 64 * 1024,
             max_avatar_bytes: 2 * 1024 * 1024,
             session_days: 30,
@@ -215,7 +368,25 @@ impl Config {
             None => Config::default(),
         };
         for (key, value) in env {
-            config.apply_env(&key, value)?;
+            // Secrets may come from files (Docker and systemd credentials): `LIVESTARS_X_FILE`
+            // names a file whose content is the value of `LIVESTARS_X`.
+            let from_file = match key.as_str() {
+                "LIVESTARS_DATABASE_URL_FILE" => Some("LIVESTARS_DATABASE_URL"),
+                "LIVESTARS_CHAIN_RPC_URL_FILE" => Some("LIVESTARS_CHAIN_RPC_URL"),
+                "LIVESTARS_USD_RATE_URL_FILE" => Some("LIVESTARS_USD_RATE_URL"),
+                _ => None,
+            };
+            match from_file {
+                Some(target) => {
+                    let text =
+                        std::fs::read_to_string(&value).map_err(|source| ConfigError::Read {
+                            path: PathBuf::from(&value),
+                            source,
+                        })?;
+                    config.apply_env(target, text.trim().to_string())?;
+                }
+                None => config.apply_env(&key, value)?,
+            }
         }
         config.validate()?;
         Ok(config)
@@ -322,6 +493,39 @@ impl Config {
             "LIVESTARS_USD_RATE_FIELD" => self.usd_rate_field = value,
             "LIVESTARS_USD_RATE_CACHE_SECS" => {
                 self.usd_rate_cache_secs = num("LIVESTARS_USD_RATE_CACHE_SECS", &value)?
+            }
+            "LIVESTARS_PASSWORD_HASH_THREADS" => {
+                self.password_hash_threads = num("LIVESTARS_PASSWORD_HASH_THREADS", &value)?
+            }
+            "LIVESTARS_PASSWORD_HASH_QUEUE" => {
+                self.password_hash_queue = num("LIVESTARS_PASSWORD_HASH_QUEUE", &value)?
+            }
+            "LIVESTARS_CLIENT_IP_HEADER" => self.client_ip_header = value,
+            "LIVESTARS_TRUSTED_PROXIES" => {
+                self.trusted_proxies = value
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            }
+            "LIVESTARS_LIMIT_SIGN_IN_PER_IP" => self.limits.sign_in_per_ip = value,
+            "LIVESTARS_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT" => {
+                self.limits.sign_in_failures_per_account = value
+            }
+            "LIVESTARS_LIMIT_SIGN_UP_PER_IP" => self.limits.sign_up_per_ip = value,
+            "LIVESTARS_LIMIT_CHALLENGES_PER_IP" => self.limits.challenges_per_ip = value,
+            "LIVESTARS_LIMIT_REPORTS_PER_ACCOUNT" => self.limits.reports_per_account = value,
+            "LIVESTARS_LIMIT_UPLOADS_PER_ACCOUNT" => self.limits.uploads_per_account = value,
+            "LIVESTARS_LIMIT_IDDOC_UPLOADS_PER_DAY" => {
+                self.limits.iddoc_uploads_per_day =
+                    num("LIVESTARS_LIMIT_IDDOC_UPLOADS_PER_DAY", &value)?
+            }
+            "LIVESTARS_LIMIT_TIPS_PER_ACCOUNT" => self.limits.tips_per_account = value,
+            "LIVESTARS_LIMIT_STREAMS_PER_IP" => {
+                self.limits.streams_per_ip = num("LIVESTARS_LIMIT_STREAMS_PER_IP", &value)?
+            }
+            "LIVESTARS_LIMIT_STREAMS_TOTAL" => {
+                self.limits.streams_total = num("LIVESTARS_LIMIT_STREAMS_TOTAL", &value)?
             }
             _ => {}
         }
@@ -518,6 +722,30 @@ impl Config {
             });
         }
         self.retention()?;
+        self.limits.validate()?;
+        if !(1..=4096).contains(&self.password_hash_queue) || self.password_hash_threads > 64 {
+            return Err(ConfigError::Invalid {
+                key: "password_hash_queue",
+                message: "queue between 1 and 4096, at most 64 threads".into(),
+            });
+        }
+        if !self.client_ip_header.is_empty()
+            && actix_web::http::header::HeaderName::try_from(self.client_ip_header.as_str())
+                .is_err()
+        {
+            return Err(ConfigError::Invalid {
+                key: "client_ip_header",
+                message: format!("{:?} is not a header name", self.client_ip_header),
+            });
+        }
+        for p in &self.trusted_proxies {
+            if p.parse::<std::net::IpAddr>().is_err() {
+                return Err(ConfigError::Invalid {
+                    key: "trusted_proxies",
+                    message: format!("{p:?} is not an IP address"),
+                });
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             return Err(ConfigError::Invalid {
                 key: "log",

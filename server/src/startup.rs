@@ -34,6 +34,8 @@ pub enum StartError {
     Federation(String),
     #[error("settlement: {0}")]
     Settlement(String),
+    #[error("cannot start password hashing: {0}")]
+    Hashing(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -95,6 +97,13 @@ impl Application {
         };
         let directory = Arc::new(Directory::default());
         let data_dir = config.data_dir.clone();
+        // ID-document ciphertexts (and on SQLite the database) live here: the server's alone.
+        crate::iddocs::storage::create_private_dir(&data_dir).map_err(|e| {
+            StartError::Db(DbError::Connection(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            )))
+        })?;
         let fed = Arc::new(federation(&config, &db, directory.clone()).await?);
         let delivery = DeliverySettings {
             base: fed.base.clone(),
@@ -116,7 +125,16 @@ impl Application {
                 referral_bps: config.referral_bps.clone(),
             },
         ));
+        let limits = Arc::new(http::limits::Limits::new(&config)?);
+        let hash_threads = match config.password_hash_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| (usize::from(n) / 2).max(1)),
+            n => n,
+        };
+        let hasher = crate::accounts::Hasher::start(hash_threads, config.password_hash_queue)
+            .map_err(StartError::Hashing)?;
         let state = AppState {
+            hasher,
+            limits,
             db: db.clone(),
             config: Arc::new(config),
             directory: directory.clone(),
@@ -128,6 +146,7 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(http::csrf::guard))
                 .wrap(http::error_handlers())
                 .wrap(http::default_headers())
                 .configure(http::configure(state.clone()))

@@ -157,6 +157,38 @@ pub async fn verified_model(
     verified_model_referred(http, url, admin, name, None).await
 }
 
+/// The key proof of document `id`, as a verifier computes it on her machine: unwrap the
+/// document key with her identity, hash it (`livestars_api::key_proof`).
+pub async fn key_proof(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    id: &serde_json::Value,
+    identity: &age::x25519::Identity,
+) -> String {
+    use age::secrecy::ExposeSecret;
+    use std::io::Read;
+    let key: serde_json::Value = http
+        .get(format!("{url}/api/admin/iddocs/{id}/key"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("key json");
+    let armored = key["wrapped_key"].as_str().expect("wrapped key");
+    let dec =
+        age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).expect("age file");
+    let mut text = String::new();
+    dec.decrypt(std::iter::once(identity as &dyn age::Identity))
+        .expect("wrapped to this verifier")
+        .read_to_string(&mut text)
+        .expect("key text");
+    let doc_key: age::x25519::Identity = text.trim().parse().expect("identity");
+    livestars_api::key_proof::proof(doc_key.to_string().expose_secret())
+}
+
 /// [`verified_model`], signed up through `referrer`'s link.
 pub async fn verified_model_referred(
     http: &reqwest::Client,
@@ -193,12 +225,12 @@ pub async fn verified_model_referred(
         .expect("upload");
     assert_eq!(r.status(), 201, "upload");
     let doc: Value = r.json().await.expect("json");
+    let proof = key_proof(http, url, admin, &doc["id"], &identity).await;
     let r = http
         .post(format!("{url}/api/admin/iddocs/{}/decision", doc["id"]))
         .bearer_auth(admin)
-        .json(
-            &json!({"decision": "approve", "sha256": doc["sha256"], "date_of_birth": "1990-01-01"}),
-        )
+        .json(&json!({"decision": "approve", "sha256": doc["sha256"],
+            "date_of_birth": "1990-01-01", "key_proof": proof}))
         .send()
         .await
         .expect("approve");

@@ -448,14 +448,18 @@ impl App {
                 if !sha.eq_ignore_ascii_case(&doc.sha256) {
                     return Err("the document changed since the list was loaded; refresh".into());
                 }
-                let plain = tokio::task::spawn_blocking(move || {
-                    crypto::decrypt_document(&identity, &key.wrapped_key, &ct, &sha)
-                        .map(|p| (p, sha))
+                let (plain, sha, proof) = tokio::task::spawn_blocking(move || {
+                    let plain = crypto::decrypt_document(&identity, &key.wrapped_key, &ct, &sha)?;
+                    let proof = crypto::key_proof(&identity, &key.wrapped_key)?;
+                    Ok::<_, crypto::CryptoError>((plain, sha, proof))
                 })
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
-                Viewed::open(doc.id, &doc.model, plain.1, plain.0).map_err(|e| e.to_string())
+                let mut viewed =
+                    Viewed::open(doc.id, &doc.model, sha, plain).map_err(|e| e.to_string())?;
+                viewed.key_proof = proof;
+                Ok(viewed)
             }
             .await;
             Msg::Decrypted(r)
@@ -497,6 +501,7 @@ impl App {
                     date_of_birth: Some(dob),
                     valid_until: expiry,
                     reason: None,
+                    key_proof: None,
                 });
             }
             Input::RejectReason => self.decide(Decision {
@@ -505,6 +510,7 @@ impl App {
                 date_of_birth: None,
                 valid_until: None,
                 reason: Some(text),
+                key_proof: None,
             }),
         }
     }
@@ -517,6 +523,7 @@ impl App {
         };
         let Some(api) = self.api.clone() else { return };
         d.sha256 = viewed.sha256.clone();
+        d.key_proof = Some(viewed.key_proof.clone());
         let id = viewed.document_id;
         let model = viewed.model.clone();
         // Leaving the document: its private temporary copy is removed now.
@@ -549,14 +556,20 @@ impl App {
                     let docs = api.documents(status).await.map_err(|e| e.to_string())?;
                     for doc in docs.into_iter().filter(|d| d.needs_rewrap) {
                         let key = api.key(doc.id).await.map_err(|e| e.to_string())?;
-                        match crypto::rewrap(&identity, &key.wrapped_key, &key.current_recipients) {
-                            Ok(wrapped) => {
+                        let rewrapped =
+                            crypto::rewrap(&identity, &key.wrapped_key, &key.current_recipients)
+                                .and_then(|w| {
+                                    Ok((w, crypto::key_proof(&identity, &key.wrapped_key)?))
+                                });
+                        match rewrapped {
+                            Ok((wrapped, proof)) => {
                                 api.put_key(
                                     doc.id,
                                     &Rewrap {
                                         wrapped_key: wrapped,
                                         previous_key_sha256: key.key_sha256,
                                         recipients: key.current_recipients,
+                                        key_proof: Some(proof),
                                     },
                                 )
                                 .await

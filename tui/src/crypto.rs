@@ -116,6 +116,15 @@ pub fn decrypt_document(
     Ok(out)
 }
 
+/// The document's key proof (`livestars_api::key_proof`), from its wrapped key: only someone
+/// who can unwrap the key computes it.
+pub fn key_proof(me: &x25519::Identity, wrapped: &str) -> Result<String, CryptoError> {
+    let key = unwrap_key(wrapped, me)?;
+    Ok(livestars_api::key_proof::proof(
+        key.to_string().expose_secret(),
+    ))
+}
+
 /// Re-wrap a document key to `recipients`: unwrap with `me`, wrap to all of them (armored).
 pub fn rewrap(
     me: &x25519::Identity,

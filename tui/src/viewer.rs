@@ -11,6 +11,9 @@ pub struct Viewed {
     pub model: String,
     /// SHA-256 of the ciphertext this was decrypted from: the decision is bound to it.
     pub sha256: String,
+    /// The document's key proof, computed from the unwrapped document key: the decision
+    /// carries it to show that this verifier could read the document.
+    pub key_proof: String,
     pub kind: &'static str,
     pub size: usize,
     /// Whether a system viewer was started.
@@ -67,6 +70,7 @@ impl Viewed {
             document_id,
             model: model.to_string(),
             sha256,
+            key_proof: String::new(),
             kind,
             size: plain.len(),
             shown,
@@ -87,6 +91,7 @@ impl Viewed {
             document_id,
             model: model.to_string(),
             sha256,
+            key_proof: String::new(),
             kind: crate::crypto::kind(&plain),
             size: plain.len(),
             shown: true,

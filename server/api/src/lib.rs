@@ -5,6 +5,8 @@
 //! `openapi` feature (the server enables it) every type also derives its OpenAPI schema.
 #![forbid(unsafe_code)]
 
+pub mod key_proof;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -284,12 +286,21 @@ pub struct TipEvent {
     pub at: DateTime<Utc>,
 }
 
-/// Deleting one's account is confirmed with its password.
+/// Deleting one's account is confirmed with its password — or, for an account with a bound
+/// wallet (wallet-only accounts have no password), with a signed `delete_account` challenge
+/// of that wallet (`POST /api/wallet/challenges`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountRequest {
-    pub password: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The challenge's nonce (with `signature`, instead of `password`).
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// The EIP-191 signature of the challenge's message by the bound wallet.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 /// An account as its owner sees it.
@@ -691,6 +702,11 @@ pub struct Decision {
     pub valid_until: Option<chrono::NaiveDate>,
     /// Reject only: the reason shown to the model (1 to 500 characters).
     pub reason: Option<String>,
+    /// The document's key proof ([`key_proof::proof`] of the unwrapped document key, hex):
+    /// shows the verifier could read the document. Required for every document uploaded with
+    /// a commitment (all since December 2026).
+    #[serde(default)]
+    pub key_proof: Option<String>,
 }
 
 /// A document's wrapped key, for re-wrapping in the console.
@@ -719,6 +735,10 @@ pub struct Rewrap {
     pub previous_key_sha256: String,
     /// The recipients the new key is wrapped to: must be exactly the current verifiers.
     pub recipients: Vec<String>,
+    /// The document's key proof (see [`Decision::key_proof`]): shows the re-wrapper holds
+    /// the document key she re-wraps.
+    #[serde(default)]
+    pub key_proof: Option<String>,
 }
 
 /// One line of the audit trail: who did what, when. No personal data.

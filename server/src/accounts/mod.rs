@@ -5,12 +5,12 @@
 //! Roles: everyone signs up as a `viewer`; a viewer may become a `model` (which creates her
 //! profile and room); `admin` accounts are created from the command line only.
 
+pub mod hashing;
 mod names;
 
+pub use hashing::{Busy, Hasher};
 pub use names::{Password, Username};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use livestars_api::Role;
@@ -42,6 +42,8 @@ pub enum AccountError {
     MoneyLeft(&'static str),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    #[error(transparent)]
+    Busy(#[from] Busy),
     /// A fault of another module surfacing here.
     #[error("{0}")]
     Internal(String),
@@ -100,38 +102,12 @@ impl TokenKind {
     }
 }
 
-/// Hash a password with argon2id (the crate's default parameters: 19 MiB, 2 passes). CPU-heavy:
-/// call from a blocking thread.
+/// Hash a password with argon2id (19 MiB, 2 passes) on the calling thread, for the command
+/// line and tests; the server hashes through its bounded [`Hasher`] instead.
 pub fn hash_password(password: &Password) -> Result<String, AccountError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| AccountError::Hashing(e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hashing(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|h| h.to_string())
+    hashing::Workspace::default()
+        .hash(password.expose().as_bytes())
         .map_err(|e| AccountError::Hashing(e.to_string()))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// A hash no password matches, verified against when the username is unknown so that a
-/// wrong username costs the same time as a wrong password (no account enumeration by timing).
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let random = hex::encode(new_secret());
-        Password::parse(&random)
-            .ok()
-            .and_then(|p| hash_password(&p).ok())
-            .unwrap_or_default()
-    })
 }
 
 fn new_secret() -> [u8; 32] {
@@ -186,26 +162,52 @@ pub fn create_user(
     })
 }
 
-/// Check a username and password. Blocking (argon2).
-pub fn check_credentials(
+/// What a password check needs of an account, read before the (slow) check runs outside any
+/// transaction: the account, its password hash, and whether it is suspended.
+pub struct Credentials {
+    pub user: User,
+    pub hash: String,
+    pub suspended: bool,
+}
+
+/// The credentials of `username` (`None`: no such account; deleted accounts are found, and
+/// their marker hash matches no password).
+pub fn credentials(
     conn: &mut DbConnection,
     username: &str,
-    password: &str,
-) -> Result<User, AccountError> {
+) -> Result<Option<Credentials>, AccountError> {
     let found: Option<(User, String, Option<NaiveDateTime>)> = users::table
         .filter(users::username.eq(username))
         .select((User::as_select(), users::password_hash, users::suspended_at))
         .first(conn)
         .optional()?;
+    Ok(found.map(|(user, hash, suspended)| Credentials {
+        user,
+        hash,
+        suspended: suspended.is_some(),
+    }))
+}
+
+/// Check a password against an account's credentials with the server's bounded hasher: the
+/// account if it matches and is not suspended. Unknown accounts cost the same time.
+pub async fn check_password(
+    hasher: &Hasher,
+    found: Option<Credentials>,
+    password: String,
+) -> Result<User, AccountError> {
     match found {
-        Some((user, hash, suspended)) if verify_password(password, &hash) => match suspended {
+        Some(c) => {
+            if !hasher.verify(password, Some(c.hash)).await? {
+                return Err(AccountError::BadCredentials);
+            }
             // Only someone who knows the password learns that the account is suspended.
-            Some(_) => Err(AccountError::Suspended),
-            None => Ok(user),
-        },
-        Some(_) => Err(AccountError::BadCredentials),
+            if c.suspended {
+                return Err(AccountError::Suspended);
+            }
+            Ok(c.user)
+        }
         None => {
-            verify_password(password, dummy_hash());
+            hasher.verify(password, None).await?;
             Err(AccountError::BadCredentials)
         }
     }
@@ -220,6 +222,19 @@ pub fn issue_token(
 ) -> Result<(String, Option<NaiveDateTime>), AccountError> {
     let token = hex::encode(new_secret());
     let created_at = now();
+    // The token is issued only to an account that is active now, in this transaction: the
+    // conditional update takes the account's row lock, so a suspension or deletion either
+    // committed before (and nothing is issued) or waits for this commit (and then deletes the
+    // new session with the others).
+    lock_active(conn, user_id)?;
+    if kind == TokenKind::AdminApi {
+        let role: String = users::table.find(user_id).select(users::role).first(conn)?;
+        if role != Role::Admin.as_str() {
+            return Err(AccountError::Forbidden(
+                "admin API tokens are for admins only",
+            ));
+        }
+    }
     // Expired sessions of this account are of no use to anyone: drop them as new ones arrive.
     diesel::delete(
         sessions::table
@@ -240,7 +255,30 @@ pub fn issue_token(
     Ok((token, expires_at))
 }
 
-/// The account behind a bearer token, if the token exists and has not expired.
+/// Lock `user_id`'s row for the rest of the transaction if the account is active (neither
+/// suspended nor deleted); `Suspended` otherwise. Every write that acts for an account on the
+/// strength of an earlier check (a password read, a session looked up before the transaction)
+/// calls this first, so that it cannot slip past a suspension committed in between: on
+/// PostgreSQL the update waits for a concurrent suspension and then re-reads the row; on SQLite
+/// writers are serialised.
+pub fn lock_active(conn: &mut DbConnection, user_id: i64) -> Result<(), AccountError> {
+    let n = diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::suspended_at.is_null())
+            .filter(users::deleted_at.is_null()),
+    )
+    .set(users::role.eq(users::role))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(AccountError::Suspended)
+    }
+}
+
+/// The account behind a bearer token, if the token exists, has not expired, and its account is
+/// active now (not suspended or deleted); an admin API token only while the account is an admin.
 pub fn authenticate(conn: &mut DbConnection, token: &str) -> Result<User, AccountError> {
     let t = now();
     sessions::table
@@ -250,6 +288,13 @@ pub fn authenticate(conn: &mut DbConnection, token: &str) -> Result<User, Accoun
             sessions::expires_at
                 .is_null()
                 .or(sessions::expires_at.gt(t)),
+        )
+        .filter(users::suspended_at.is_null())
+        .filter(users::deleted_at.is_null())
+        .filter(
+            sessions::kind
+                .ne(TokenKind::AdminApi.as_str())
+                .or(users::role.eq(Role::Admin.as_str())),
         )
         .select(User::as_select())
         .first(conn)
@@ -317,7 +362,7 @@ pub fn become_model(conn: &mut DbConnection, user: &User) -> Result<User, Accoun
     })
 }
 
-/// Delete an account, confirmed by its password, in one transaction: her ID documents retire
+/// Delete an account (her confirmation checked by the caller, before), in one transaction: her ID documents retire
 /// under the retention policy (ending any show), her followers on other instances get a
 /// `Delete` of her actor, and her profile, avatar, room, sessions and follows are removed. The
 /// row stays, marked deleted, so that her username — and with it her actor URL — is never
@@ -325,12 +370,13 @@ pub fn become_model(conn: &mut DbConnection, user: &User) -> Result<User, Accoun
 pub fn delete_account(
     conn: &mut DbConnection,
     user: &User,
-    password: &str,
     retention: crate::config::Retention,
     federation: (&str, &str),
 ) -> Result<crate::iddocs::Aftermath, AccountError> {
     use crate::db::schema::{avatars, followers, follows, id_documents};
-    check_credentials(conn, &user.username, password)?;
+    // Confirmed (password or signature) before this transaction; the account must still be
+    // active now — a suspension committed since wins.
+    lock_active(conn, user.id)?;
     // Nothing is lost: her LIVE leaves with her (a payout of any amount), never with the account.
     let left =
         crate::ledger::balance(conn, user.id).map_err(|e| AccountError::Internal(e.to_string()))?;
@@ -364,6 +410,7 @@ pub fn delete_account(
             .map_err(|e| AccountError::Internal(e.to_string()))?;
         after.remove_files.extend(a.remove_files);
         after.show_ended |= a.show_ended;
+        after.keys_shredded |= a.keys_shredded;
     }
     after.show_ended |= crate::rooms::end_show_of(conn, user.id)?;
     diesel::delete(rooms::table.filter(rooms::user_id.eq(user.id))).execute(conn)?;

@@ -37,7 +37,20 @@ impl fmt::Display for Username {
     }
 }
 
-/// A password as typed at sign-up: 8–256 characters. Never printed.
+/// The most common passwords (lower case), refused at sign-up.
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        include_str!("common-passwords.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect()
+    })
+}
+
+/// A password as typed at sign-up: 8–256 characters, not only spaces, no control characters,
+/// not one of the 10,000 most common passwords. Never printed.
 pub struct Password(String);
 
 impl Password {
@@ -48,6 +61,15 @@ impl Password {
         }
         if len > 256 {
             return Err("password must be at most 256 characters".into());
+        }
+        if s.chars().any(char::is_control) {
+            return Err("password must not contain control characters".into());
+        }
+        if s.chars().all(char::is_whitespace) {
+            return Err("password must not be only spaces".into());
+        }
+        if common_passwords().contains(s.to_lowercase().as_str()) {
+            return Err("this password is one of the most common ones; choose another".into());
         }
         Ok(Password(s.to_string()))
     }
@@ -66,6 +88,36 @@ impl fmt::Debug for Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_passwords_are_refused() {
+        for bad in [
+            "password",
+            "PassWord",
+            "12345678",
+            "baseball",
+            "iloveyou",
+            "        ",
+            "\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}",
+            "with a\nnewline",
+            "tab\tinside it",
+            "nul\0byte here",
+            "short",
+        ] {
+            assert!(Password::parse(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            "a long enough password",
+            "correct horse battery",
+            "ünïcödé pässwörd",
+        ] {
+            assert!(Password::parse(ok).is_ok(), "{ok:?}");
+        }
+        assert!(
+            common_passwords().len() >= 9_000,
+            "the list is bundled whole"
+        );
+    }
 
     #[test]
     fn valid_usernames() {

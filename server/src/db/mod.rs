@@ -84,9 +84,12 @@ impl ManageConnection for Manager {
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 // WAL: readers never block the writer; busy_timeout: wait for another process's
                 // write lock instead of failing; foreign keys are off by default in SQLite.
+                // secure_delete: deleted rows are overwritten with zeros, not left in free
+                // space (a shredded document key must not be recoverable from the file).
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = ON;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -124,10 +127,13 @@ impl Db {
         let backend = match target {
             DatabaseTarget::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
+                    crate::iddocs::storage::create_private_dir(dir).map_err(|e| {
                         DbError::Connection(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
+                private_sqlite_files(path).map_err(|e| {
+                    DbError::Connection(format!("cannot create {}: {e}", path.display()))
+                })?;
                 Backend::Sqlite
             }
             DatabaseTarget::Postgres(_) => Backend::Postgres,
@@ -228,6 +234,74 @@ impl Db {
         let conn: &mut DbConnection = &mut pooled;
         conn.transaction(f)
     }
+}
+
+impl Db {
+    /// After a commit that deleted secrets (document keys): make sure no copy of the deleted
+    /// rows stays in a file the server writes. On SQLite the rows were zeroed in their pages
+    /// (`secure_delete`), but the write-ahead log still holds the earlier versions of those
+    /// pages: a checkpoint copies the log into the database and `TRUNCATE` empties the log
+    /// file. It waits for readers of older snapshots (retried for up to ~10 s). On PostgreSQL
+    /// the table of keys is rewritten (`VACUUM FULL`) so its old file with the dead rows is
+    /// removed; PostgreSQL's own write-ahead log and any archive of it are the operator's to
+    /// rotate (docs/security.md). Blocking.
+    pub fn shred_deleted_rows(&self, table: &str) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        match &mut *conn {
+            DbConnection::Sqlite(c) => {
+                #[derive(diesel::QueryableByName)]
+                struct Checkpoint {
+                    #[diesel(sql_type = diesel::sql_types::Integer)]
+                    busy: i32,
+                }
+                for _ in 0..100 {
+                    let r: Vec<Checkpoint> =
+                        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load(c)?;
+                    if r.first().is_some_and(|c| c.busy == 0) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(DbError::Connection(
+                    "the write-ahead log could not be truncated: readers kept it busy".into(),
+                ))
+            }
+            DbConnection::Postgres(c) => {
+                if !table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    return Err(DbError::Connection(format!("not a table name: {table:?}")));
+                }
+                c.batch_execute(&format!("VACUUM FULL {table}"))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The database file (and its log and shared-memory files, which SQLite creates with the
+/// database file's permissions) readable by the server's user only: created 0600, and an
+/// existing one from an older version narrowed to it.
+fn private_sqlite_files(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// The current time in UTC, at the microsecond precision both backends store.

@@ -141,6 +141,7 @@ diesel::table! {
         reject_reason -> Nullable<Text>,
         deleted_at -> Nullable<Timestamp>,
         shred_after -> Nullable<Timestamp>,
+        key_commitment -> Nullable<Text>,
     }
 }
 

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds after which a refused request (429, 503) may be tried again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -30,7 +32,29 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, to be tried again after `secs` seconds.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
+    /// Too many requests of this kind from this client or account.
+    pub fn rate_limited(secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; try again in {} s", secs.max(1)),
+        )
+        .retry_after(secs)
+    }
+
+    /// The server is at its limit for this kind of work (password checks): try again shortly.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).retry_after(1)
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -75,7 +99,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(ErrorBody {
             error: self.code.to_string(),
             message: self.message.clone(),
         })
@@ -143,6 +171,7 @@ impl From<AccountError> for ApiError {
             Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             RoleConflict(_) => ApiError::new(StatusCode::CONFLICT, "role_conflict", msg),
             MoneyLeft(_) => ApiError::new(StatusCode::CONFLICT, "balance_remaining", msg),
+            Busy(_) => ApiError::busy(msg),
             Hashing(_) | Internal(_) | Db(_) => ApiError::internal(msg),
         }
     }
@@ -179,6 +208,7 @@ impl From<RoomError> for ApiError {
             VerificationRequired(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "verification_required", msg)
             }
+            Suspended => ApiError::new(StatusCode::FORBIDDEN, "account_suspended", msg),
             Internal(_) | Db(_) => ApiError::internal(msg),
         }
     }
@@ -237,11 +267,17 @@ impl From<IdDocError> for ApiError {
             NotPending => ApiError::new(StatusCode::CONFLICT, "not_pending", msg),
             StaleDocument => ApiError::new(StatusCode::CONFLICT, "stale_document", msg),
             StaleKey => ApiError::new(StatusCode::CONFLICT, "stale_key", msg),
+            NotVerifier(_) => ApiError::new(StatusCode::FORBIDDEN, "not_a_verifier", msg),
+            BadKeyProof => ApiError::new(StatusCode::FORBIDDEN, "bad_key_proof", msg),
             UnderAge => ApiError::bad_request("under_age", msg),
             Invalid { .. } => ApiError::bad_request("invalid_field", msg),
             VerificationRequired(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "verification_required", msg)
             }
+            TooManyUploads {
+                retry_after_secs, ..
+            } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
+                .retry_after(retry_after_secs),
             Upload(UploadError::Empty) => ApiError::bad_request("empty_body", msg),
             Upload(UploadError::UnsupportedType) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

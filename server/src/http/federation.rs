@@ -43,10 +43,29 @@ impl From<FedError> for ApiError {
     fn from(e: FedError) -> Self {
         let (status, code) = e.status();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::warn!(error = %e, "federation error");
-        }
-        ApiError::new(status, code, e.to_string())
+        // The library's own messages name what the server resolved and fetched ("Hostname x
+        // resolves to internal IP 127.0.0.1"): a prober learns the inside from them. They go to
+        // the log; the client gets a generic refusal of the same kind.
+        let message = match &e {
+            FedError::Protocol(_) => {
+                tracing::info!(error = %e, "remote lookup refused or failed");
+                match code {
+                    "invalid_url" => "that address cannot be fetched from this instance",
+                    "not_found" => "no such account there",
+                    "signature_invalid" => "the signature could not be verified",
+                    "invalid_activity" => "the activity is not valid",
+                    _ => "the other instance did not answer usefully",
+                }
+                .to_string()
+            }
+            _ => {
+                if status.is_server_error() {
+                    tracing::warn!(error = %e, "federation error");
+                }
+                e.to_string()
+            }
+        };
+        ApiError::new(status, code, message)
     }
 }
 

@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod csrf;
 pub mod error;
 pub mod federation;
+pub mod limits;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -30,6 +32,9 @@ pub struct AppState {
     pub settle: Arc<crate::settlement::Service>,
     pub events: Arc<crate::rooms::events::RoomEvents>,
     pub tips: Arc<crate::ledger::batch::TipBatcher>,
+    /// Password hashing: bounded threads, each with its own reused memory.
+    pub hasher: crate::accounts::Hasher,
+    pub limits: Arc<limits::Limits>,
 }
 
 /// Register every route, extractor configuration and middleware on an actix `App`.

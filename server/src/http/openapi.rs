@@ -72,6 +72,8 @@ use super::{admin, api};
         admin::federation::set_domain,
         admin::federation::instances_list,
     ),
+    // Types referenced only from query parameters are not collected from the paths.
+    components(schemas(livestars_api::DirectoryScope, livestars_api::RoomStatus)),
     modifiers(&Security),
     tags(
         (name = "instance", description = "Health and this document"),

@@ -75,6 +75,12 @@ pub fn wrap_key(
     String::from_utf8(out).map_err(|e| CryptoError::Encrypt(e.to_string()))
 }
 
+/// The commitment to `doc_key`'s key proof, stored at upload (see `livestars_api::key_proof`).
+pub fn key_commitment(doc_key: &x25519::Identity) -> String {
+    let proof = livestars_api::key_proof::proof(doc_key.to_string().expose_secret());
+    livestars_api::key_proof::commitment(&proof).unwrap_or_default()
+}
+
 /// Check that `armored` is an armored age file with a well-formed header (used when an admin
 /// uploads a re-wrapped key: the server cannot decrypt it, but it can refuse garbage).
 pub fn check_wrapped_key(armored: &str) -> Result<(), CryptoError> {

@@ -50,6 +50,10 @@ pub enum IdDocError {
     StaleDocument,
     #[error("the key changed since it was downloaded; download it again")]
     StaleKey,
+    #[error("{0}")]
+    NotVerifier(&'static str),
+    #[error("the key proof does not match this document: decrypt it with your identity first")]
+    BadKeyProof,
     #[error("the date of birth shows the person is under 18")]
     UnderAge,
     #[error("{field}: {message}")]
@@ -59,6 +63,8 @@ pub enum IdDocError {
     },
     #[error("{0}")]
     VerificationRequired(&'static str),
+    #[error("at most {per_day} ID documents a day; try again later")]
+    TooManyUploads { per_day: u32, retry_after_secs: u64 },
     #[error(transparent)]
     Upload(#[from] UploadError),
     #[error(transparent)]
@@ -214,14 +220,46 @@ pub fn current_recipients(conn: &mut DbConnection) -> Result<Vec<String>, IdDocE
     Ok(r)
 }
 
+/// At most `per_day` uploads by one model in any 24 hours (deleted documents count: every
+/// upload costs disk, and under `retain` is kept for days).
+pub fn check_daily_uploads(
+    conn: &mut DbConnection,
+    user_id: i64,
+    per_day: u32,
+    at: NaiveDateTime,
+) -> Result<(), IdDocError> {
+    let since = at - chrono::Duration::days(1);
+    let recent: Vec<NaiveDateTime> = id_documents::table
+        .filter(id_documents::user_id.eq(user_id))
+        .filter(id_documents::uploaded_at.gt(since))
+        .order(id_documents::uploaded_at.asc())
+        .select(id_documents::uploaded_at)
+        .load(conn)?;
+    if recent.len() < per_day as usize {
+        return Ok(());
+    }
+    // Free again when the oldest upload of the window is a day old.
+    let retry = recent
+        .first()
+        .map(|oldest| (*oldest - since).num_seconds().max(1) as u64)
+        .unwrap_or(60);
+    Err(IdDocError::TooManyUploads {
+        per_day,
+        retry_after_secs: retry,
+    })
+}
+
 /// The current recipients, parsed, for an upload. Refuses when there are none.
 pub fn upload_recipients(
     conn: &mut DbConnection,
     user: &User,
+    per_day: u32,
 ) -> Result<(Vec<String>, Vec<age::x25519::Recipient>), IdDocError> {
     if user.role != "model" {
         return Err(IdDocError::Forbidden("only models upload ID documents"));
     }
+    // Checked before the upload streams (and again when it is recorded).
+    check_daily_uploads(conn, user.id, per_day, now())?;
     let texts = current_recipients(conn)?;
     if texts.is_empty() {
         return Err(IdDocError::NoVerifiers);
@@ -305,44 +343,76 @@ fn current_doc(conn: &mut DbConnection, user_id: i64) -> Result<Option<DocRow>, 
         .optional()?)
 }
 
-/// Mark a document deleted under the retention policy. Returns the ciphertext file to remove
-/// once the transaction has committed (purge), or `None` (retain: the sweep shreds it later).
+/// Mark a document deleted under the retention policy, adding to `after` what to do once the
+/// transaction has committed: under `purge` its key is deleted now and its ciphertext file
+/// removed after commit; under `retain` it is kept, restricted, until the sweep shreds it — and
+/// at most one retained copy per model exists: an older one is shredded now.
 fn retire(
     conn: &mut DbConnection,
     doc_id: i64,
     retention: Retention,
     at: NaiveDateTime,
-) -> Result<Option<String>, IdDocError> {
+    after: &mut Aftermath,
+) -> Result<(), IdDocError> {
+    let owner: i64 = id_documents::table
+        .find(doc_id)
+        .select(id_documents::user_id)
+        .first(conn)?;
+    // Nothing of the content stays on the row: the verifier's free-text reason may quote the
+    // document, and the expiry date is read from it.
+    let scrubbed = (
+        id_documents::status.eq("deleted"),
+        id_documents::deleted_at.eq(Some(at)),
+        id_documents::adult.eq(false),
+        id_documents::reject_reason.eq(None::<String>),
+        id_documents::valid_until.eq(None::<NaiveDate>),
+    );
+    match retention {
+        Retention::Purge => {
+            shred(conn, doc_id, after)?;
+            diesel::update(id_documents::table.find(doc_id))
+                .set(scrubbed)
+                .execute(conn)?;
+        }
+        Retention::Retain { days } => {
+            let older: Vec<i64> = id_documents::table
+                .filter(id_documents::user_id.eq(owner))
+                .filter(id_documents::status.eq("deleted"))
+                .filter(id_documents::shred_after.is_not_null())
+                .filter(id_documents::id.ne(doc_id))
+                .select(id_documents::id)
+                .load(conn)?;
+            for id in older {
+                shred(conn, id, after)?;
+                audit(conn, None, Some(owner), Some(id), "key_shredded")?;
+            }
+            diesel::update(id_documents::table.find(doc_id))
+                .set((
+                    scrubbed,
+                    id_documents::shred_after.eq(Some(at + chrono::Duration::days(days.into()))),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Delete a document's key and forget its ciphertext file (removed after commit).
+fn shred(conn: &mut DbConnection, doc_id: i64, after: &mut Aftermath) -> Result<(), IdDocError> {
     let key: Option<String> = id_documents::table
         .find(doc_id)
         .select(id_documents::storage_key)
         .first(conn)?;
-    match retention {
-        Retention::Purge => {
-            diesel::delete(id_document_keys::table.find(doc_id)).execute(conn)?;
-            diesel::update(id_documents::table.find(doc_id))
-                .set((
-                    id_documents::status.eq("deleted"),
-                    id_documents::deleted_at.eq(Some(at)),
-                    id_documents::storage_key.eq(None::<String>),
-                    id_documents::shred_after.eq(None::<NaiveDateTime>),
-                    id_documents::adult.eq(false),
-                ))
-                .execute(conn)?;
-            Ok(key)
-        }
-        Retention::Retain { days } => {
-            diesel::update(id_documents::table.find(doc_id))
-                .set((
-                    id_documents::status.eq("deleted"),
-                    id_documents::deleted_at.eq(Some(at)),
-                    id_documents::shred_after.eq(Some(at + chrono::Duration::days(days.into()))),
-                    id_documents::adult.eq(false),
-                ))
-                .execute(conn)?;
-            Ok(None)
-        }
-    }
+    diesel::delete(id_document_keys::table.find(doc_id)).execute(conn)?;
+    diesel::update(id_documents::table.find(doc_id))
+        .set((
+            id_documents::storage_key.eq(None::<String>),
+            id_documents::shred_after.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    after.remove_files.extend(key);
+    after.keys_shredded = true;
+    Ok(())
 }
 
 /// End a model's running show: her verification is gone.
@@ -357,6 +427,9 @@ pub struct Aftermath {
     pub remove_files: Vec<String>,
     /// Whether a show was ended (the directory must be refreshed).
     pub show_ended: bool,
+    /// Whether document keys were deleted or replaced: their old bytes must then be purged
+    /// from the database's files ([`crate::db::Db::shred_deleted_rows`]).
+    pub keys_shredded: bool,
 }
 
 /// Record a stored upload: it supersedes her previous document (which is retired under the
@@ -367,13 +440,17 @@ pub fn record_upload(
     stored: &Stored,
     recipients: &[String],
     retention: Retention,
+    per_day: u32,
 ) -> Result<(IdDocument, Aftermath), IdDocError> {
     let t = now();
+    crate::accounts::lock_active(conn, user.id).map_err(|e| match e {
+        crate::accounts::AccountError::Db(e) => IdDocError::Db(e),
+        _ => IdDocError::Forbidden("this account is suspended"),
+    })?;
+    check_daily_uploads(conn, user.id, per_day, t)?;
     let mut after = Aftermath::default();
     if let Some(old) = current_doc(conn, user.id)? {
-        after
-            .remove_files
-            .extend(retire(conn, old.0, retention, t)?);
+        retire(conn, old.0, retention, t, &mut after)?;
         audit(
             conn,
             Some(user.id),
@@ -393,6 +470,7 @@ pub fn record_upload(
             id_documents::mime.eq(stored.mime),
             id_documents::uploaded_at.eq(t),
             id_documents::adult.eq(false),
+            id_documents::key_commitment.eq(Some(&stored.key_commitment)),
         ))
         .returning(id_documents::id)
         .get_result(conn)?;
@@ -441,9 +519,7 @@ pub fn delete_own(
 ) -> Result<Aftermath, IdDocError> {
     own_doc(conn, user.id, id)?;
     let mut after = Aftermath::default();
-    after
-        .remove_files
-        .extend(retire(conn, id, retention, now())?);
+    retire(conn, id, retention, now(), &mut after)?;
     after.show_ended = end_show(conn, user.id)?;
     audit(
         conn,
@@ -600,6 +676,37 @@ pub fn wrapped_key(conn: &mut DbConnection, id: i64) -> Result<WrappedKey, IdDoc
     })
 }
 
+/// Only a registered verifier who could read document `id` acts on it: she is registered (has a
+/// recipient), and her `proof` opens the commitment stored at upload (documents uploaded before
+/// commitments existed have none: for them being registered is all that can be checked).
+fn check_verifier(
+    conn: &mut DbConnection,
+    admin: &User,
+    id: i64,
+    proof: Option<&str>,
+) -> Result<(), IdDocError> {
+    let registered: i64 = verifiers::table
+        .filter(verifiers::user_id.eq(admin.id))
+        .count()
+        .get_result(conn)?;
+    if registered == 0 {
+        return Err(IdDocError::NotVerifier(
+            "only a registered verifier decides about ID documents and re-wraps their keys",
+        ));
+    }
+    let commitment: Option<String> = id_documents::table
+        .find(id)
+        .select(id_documents::key_commitment)
+        .first(conn)
+        .optional()?
+        .ok_or(IdDocError::NotFound)?;
+    match (commitment, proof) {
+        (None, _) => Ok(()),
+        (Some(c), Some(p)) if livestars_api::key_proof::opens(p, &c) => Ok(()),
+        (Some(_), _) => Err(IdDocError::BadKeyProof),
+    }
+}
+
 /// Replace a document's wrapped key with one re-wrapped (in the console) to the current
 /// verifiers. The bulk ciphertext is untouched.
 pub fn rewrap(
@@ -609,6 +716,7 @@ pub fn rewrap(
     body: &Rewrap,
 ) -> Result<WrappedKey, IdDocError> {
     let current = wrapped_key(conn, id)?;
+    check_verifier(conn, admin, id, body.key_proof.as_deref())?;
     if !current
         .key_sha256
         .eq_ignore_ascii_case(body.previous_key_sha256.trim())
@@ -671,6 +779,7 @@ pub fn decide(
         .first(conn)
         .optional()?
         .ok_or(IdDocError::NotFound)?;
+    check_verifier(conn, admin, id, d.key_proof.as_deref())?;
     if row.2 != "pending" {
         return Err(IdDocError::NotPending);
     }
@@ -754,24 +863,13 @@ pub fn decide(
 /// ended, and end the shows of models whose approval has expired.
 pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, IdDocError> {
     let mut after = Aftermath::default();
-    let due: Vec<(i64, i64, Option<String>)> = id_documents::table
+    let due: Vec<(i64, i64)> = id_documents::table
         .filter(id_documents::status.eq("deleted"))
         .filter(id_documents::shred_after.le(at))
-        .select((
-            id_documents::id,
-            id_documents::user_id,
-            id_documents::storage_key,
-        ))
+        .select((id_documents::id, id_documents::user_id))
         .load(conn)?;
-    for (id, user_id, key) in due {
-        diesel::delete(id_document_keys::table.find(id)).execute(conn)?;
-        diesel::update(id_documents::table.find(id))
-            .set((
-                id_documents::storage_key.eq(None::<String>),
-                id_documents::shred_after.eq(None::<NaiveDateTime>),
-            ))
-            .execute(conn)?;
-        after.remove_files.extend(key);
+    for (id, user_id) in due {
+        shred(conn, id, &mut after)?;
         audit(conn, None, Some(user_id), Some(id), "key_shredded")?;
     }
     let today = at.date();
@@ -807,6 +905,14 @@ pub async fn housekeeping(
     at: NaiveDateTime,
 ) -> Result<bool, IdDocError> {
     let after = db.write(move |conn| sweep(conn, at)).await?;
+    // On SQLite every round truncates the write-ahead log (cheap), so a purge whose own
+    // truncation failed (readers kept the log busy) is completed here.
+    if after.keys_shredded || db.backend() == crate::db::Backend::Sqlite {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || db.shred_deleted_rows("id_document_keys"))
+            .await
+            .map_err(|e| DbError::Join(e.to_string()))??;
+    }
     let referenced = db.read(referenced_keys).await?;
     let dir = storage::dir(data_dir);
     let removed = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {

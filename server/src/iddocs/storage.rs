@@ -23,6 +23,9 @@ pub struct Stored {
     pub mime: &'static str,
     /// The document key, wrapped to the verifiers (armored age).
     pub wrapped_key: String,
+    /// The commitment to the document key's proof ([`livestars_api::key_proof`]): a decision
+    /// must carry the proof, which only someone who unwrapped the key can compute.
+    pub key_commitment: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +97,7 @@ pub fn store_encrypted<B: AsRef<[u8]>>(
     if recipients.is_empty() {
         return Err(CryptoError::NoRecipients.into());
     }
-    fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let mut raw = [0u8; 16];
     getrandom::fill(&mut raw).map_err(|e| io::Error::other(e.to_string()))?;
     let key = hex::encode(raw);
@@ -102,7 +105,7 @@ pub fn store_encrypted<B: AsRef<[u8]>>(
     let partial = dir.join(format!("{key}.age.partial"));
     let result = write_file(&partial, recipients, limit, next);
     match result {
-        Ok((sha256, size_bytes, mime, wrapped_key)) => {
+        Ok((sha256, size_bytes, mime, wrapped_key, key_commitment)) => {
             fs::rename(&partial, &final_path).inspect_err(|_| {
                 let _ = fs::remove_file(&partial);
             })?;
@@ -112,6 +115,7 @@ pub fn store_encrypted<B: AsRef<[u8]>>(
                 size_bytes,
                 mime,
                 wrapped_key,
+                key_commitment,
             })
         }
         Err(e) => {
@@ -126,9 +130,9 @@ fn write_file<B: AsRef<[u8]>>(
     recipients: &[x25519::Recipient],
     limit: usize,
     mut next: impl FnMut() -> Option<io::Result<B>>,
-) -> Result<(String, i64, &'static str, String), UploadError> {
+) -> Result<(String, i64, &'static str, String, String), UploadError> {
     let doc_key = crypto::new_document_key();
-    let file = File::create(path)?;
+    let file = create_private_file(path)?;
     let sink = Hashing {
         inner: BufWriter::with_capacity(256 * 1024, file),
         hasher: Sha256::new(),
@@ -174,7 +178,37 @@ fn write_file<B: AsRef<[u8]>>(
     let file = inner.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     let wrapped = crypto::wrap_key(&doc_key, recipients)?;
-    Ok((hex::encode(hasher.finalize()), total as i64, mime, wrapped))
+    let commitment = crypto::key_commitment(&doc_key);
+    Ok((
+        hex::encode(hasher.finalize()),
+        total as i64,
+        mime,
+        wrapped,
+        commitment,
+    ))
+}
+
+/// A directory only the server's user can enter (0700).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// A new file only the server's user can read (0600).
+fn create_private_file(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
 }
 
 /// The ciphertext of a stored document.

@@ -33,6 +33,8 @@ pub enum RoomError {
     InvalidCursor,
     #[error("{0}")]
     VerificationRequired(&'static str),
+    #[error("this account is suspended")]
+    Suspended,
     /// A fault of another module surfacing here; reported as an internal error.
     #[error("{0}")]
     Internal(String),
@@ -241,6 +243,13 @@ pub fn start(
     actor: &User,
     status: RoomStatus,
 ) -> Result<Room, RoomError> {
+    // A suspension committed since the caller's session was looked up wins: the show does
+    // not start (and a suspension that comes after waits for this commit, then ends it).
+    crate::accounts::lock_active(conn, actor.id).map_err(|e| match e {
+        crate::accounts::AccountError::Suspended => RoomError::Suspended,
+        crate::accounts::AccountError::Db(e) => RoomError::Db(e),
+        other => RoomError::Internal(other.to_string()),
+    })?;
     check_owner(conn, id, actor)?;
     if status == RoomStatus::Offline {
         return Err(RoomError::Invalid {

@@ -17,6 +17,9 @@ use crate::ledger;
 pub enum Purpose {
     Bind,
     SignIn,
+    /// Confirms deleting the account the address is bound to (wallet-only accounts have no
+    /// password to confirm with).
+    Delete,
 }
 
 impl Purpose {
@@ -24,6 +27,7 @@ impl Purpose {
         match self {
             Purpose::Bind => "bind",
             Purpose::SignIn => "sign_in",
+            Purpose::Delete => "delete_account",
         }
     }
 
@@ -31,8 +35,9 @@ impl Purpose {
         match s {
             "bind" => Ok(Purpose::Bind),
             "sign_in" => Ok(Purpose::SignIn),
+            "delete_account" => Ok(Purpose::Delete),
             _ => Err(SettlementError::Invalid(format!(
-                "purpose {s:?}: bind or sign_in"
+                "purpose {s:?}: bind, sign_in or delete_account"
             ))),
         }
     }
@@ -69,6 +74,9 @@ pub fn message(
     let statement = match purpose {
         Purpose::Bind => "Bind this wallet to my Live Stars account. It receives my payouts.",
         Purpose::SignIn => "Sign in to Live Stars with this wallet.",
+        Purpose::Delete => {
+            "Delete my Live Stars account, the one this wallet is bound to. This cannot be undone."
+        }
     };
     let ts = |t: NaiveDateTime| t.and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     format!(

@@ -33,6 +33,11 @@ async fn production_mode_refuses_private_addresses(app: TestApp) {
         let status = r.status().as_u16();
         let body: Value = r.json().await.unwrap();
         assert_eq!(status, 400, "{handle}: {body}");
+        // The refusal names nothing of what the server resolved (no probing of the inside).
+        let message = body["message"].as_str().unwrap_or_default();
+        for inside in ["127.0.0.1", "internal", "resolves", "10.1.2.3", "192.168"] {
+            assert!(!message.contains(inside), "{handle}: {message}");
+        }
     }
 }
 

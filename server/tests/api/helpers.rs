@@ -73,6 +73,8 @@ pub fn fresh_config(backend: Backend) -> (Config, tempfile::TempDir, Option<Stri
         data_dir: dir.path().to_path_buf(),
         workers: 1,
         db_pool_size: 4,
+        // Each test that checks a limit sets it; the others sign up and tip freely.
+        limits: livestars_server::config::Limits::unlimited(),
         ..Config::default()
     };
     let mut pg_name = None;
@@ -336,12 +338,34 @@ impl TestApp {
     /// Approve document `id` as the verifier, for an adult born in 1990.
     pub async fn approve(&self, id: i64, sha256: &str) -> reqwest::Response {
         let (admin, _) = self.verifier().await;
+        let proof = self.key_proof(id).await;
         self.post_json(
             &format!("/api/admin/iddocs/{id}/decision"),
-            &json!({"decision": "approve", "sha256": sha256, "date_of_birth": "1990-01-01"}),
+            &json!({"decision": "approve", "sha256": sha256, "date_of_birth": "1990-01-01",
+                "key_proof": proof}),
             Some(admin),
         )
         .await
+    }
+
+    /// Document `id`'s key proof as the verifier computes it on her machine (unwrap the key
+    /// with her identity, hash it); `None` when she cannot get or unwrap the key.
+    pub async fn key_proof(&self, id: i64) -> Option<String> {
+        use age::secrecy::ExposeSecret;
+        let (admin, identity) = self.verifier().await;
+        let r = self
+            .get(&format!("/api/admin/iddocs/{id}/key"), Some(admin))
+            .await;
+        if r.status() != 200 {
+            return None;
+        }
+        let key: Value = r.json().await.ok()?;
+        let doc_key =
+            livestars_server::iddocs::crypto::unwrap_key(key["wrapped_key"].as_str()?, identity)
+                .ok()?;
+        Some(livestars_api::key_proof::proof(
+            doc_key.to_string().expose_secret(),
+        ))
     }
 
     /// A model whose ID document is approved: she may go live.

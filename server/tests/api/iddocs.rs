@@ -1,5 +1,6 @@
 use std::path::Path;
 
+use age::secrecy::ExposeSecret;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -203,18 +204,17 @@ async fn upload_is_encrypted_approved_then_deleted_for_good(app: TestApp) {
 }
 
 async fn gate_covers_every_way_to_show(app: TestApp) {
-    let (admin, _) = app.verifier().await;
+    app.verifier().await;
     let (m, room) = app.model("jade").await;
     assert_gate_shut(&app, room, &m.token).await;
     let doc = upload_ok(&app, &m.token).await;
     assert_gate_shut(&app, room, &m.token).await;
-    let r = app
-        .post_json(
-            &format!("/api/admin/iddocs/{}/decision", doc["id"]),
-            &json!({"decision": "reject", "sha256": doc["sha256"], "reason": "The photo is blurred"}),
-            Some(admin),
-        )
-        .await;
+    let r = decide(
+        &app,
+        &doc["id"],
+        json!({"decision": "reject", "sha256": doc["sha256"], "reason": "The photo is blurred"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let v = verification(&app, &m.token).await;
     assert_eq!(v["status"], "rejected");
@@ -251,16 +251,14 @@ async fn expired_approval_ends_the_show(app: TestApp) {
     app.verifier().await;
     let (m, room) = app.model("kate").await;
     let doc = upload_ok(&app, &m.token).await;
-    let (admin, _) = app.verifier().await;
     let today = Utc::now().date_naive();
-    let r = app
-        .post_json(
-            &format!("/api/admin/iddocs/{}/decision", doc["id"]),
-            &json!({"decision": "approve", "sha256": doc["sha256"], "date_of_birth": "1990-05-05",
-                    "valid_until": today.to_string()}),
-            Some(admin),
-        )
-        .await;
+    let r = decide(
+        &app,
+        &doc["id"],
+        json!({"decision": "approve", "sha256": doc["sha256"], "date_of_birth": "1990-05-05",
+                "valid_until": today.to_string()}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         verification(&app, &m.token).await["valid_until"],
@@ -391,8 +389,14 @@ async fn documents_are_private_to_their_owner(app: TestApp) {
     assert_eq!(mine["sha256"], doc["sha256"]);
 }
 
-async fn decide(app: &TestApp, id: &Value, body: Value) -> reqwest::Response {
+/// A decision as the verifier sends it: with the document's key proof unless the body has one.
+async fn decide(app: &TestApp, id: &Value, mut body: Value) -> reqwest::Response {
     let (admin, _) = app.verifier().await;
+    if body.get("key_proof").is_none() {
+        if let Some(proof) = app.key_proof(id.as_i64().unwrap_or(0)).await {
+            body["key_proof"] = json!(proof);
+        }
+    }
     app.post_json(
         &format!("/api/admin/iddocs/{id}/decision"),
         &body,
@@ -526,6 +530,7 @@ async fn rewrap_to_a_new_verifier_set(app: TestApp) {
         .map(|r| crypto::parse_recipient(r).unwrap())
         .collect();
     let rewrapped = crypto::wrap_key(&doc_key, &parsed).unwrap();
+    let proof = livestars_api::key_proof::proof(doc_key.to_string().expose_secret());
     let path = format!("/api/admin/iddocs/{id}/key");
     let put = |body: Value| {
         let app = &app;
@@ -541,13 +546,13 @@ async fn rewrap_to_a_new_verifier_set(app: TestApp) {
         }
     };
     // Garbage and wrong recipient sets are refused, and change nothing.
-    let r = put(json!({"wrapped_key": "not age", "previous_key_sha256": key["key_sha256"], "recipients": recipients})).await;
+    let r = put(json!({"wrapped_key": "not age", "previous_key_sha256": key["key_sha256"], "recipients": recipients, "key_proof": proof})).await;
     assert_error(r, 400, "invalid_field").await;
-    let r = put(json!({"wrapped_key": rewrapped, "previous_key_sha256": key["key_sha256"], "recipients": [recipients[0]]})).await;
+    let r = put(json!({"wrapped_key": rewrapped, "previous_key_sha256": key["key_sha256"], "recipients": [recipients[0]], "key_proof": proof})).await;
     assert_error(r, 400, "invalid_field").await;
-    let r = put(json!({"wrapped_key": rewrapped, "previous_key_sha256": key["key_sha256"], "recipients": recipients})).await;
+    let r = put(json!({"wrapped_key": rewrapped, "previous_key_sha256": key["key_sha256"], "recipients": recipients, "key_proof": proof})).await;
     assert_eq!(r.status(), 200);
-    let r = put(json!({"wrapped_key": rewrapped, "previous_key_sha256": key["key_sha256"], "recipients": recipients})).await;
+    let r = put(json!({"wrapped_key": rewrapped, "previous_key_sha256": key["key_sha256"], "recipients": recipients, "key_proof": proof})).await;
     assert_error(r, 409, "stale_key").await;
 
     // The deputy can now read it; the ciphertext did not change.

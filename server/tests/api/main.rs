@@ -12,4 +12,5 @@ mod moderation;
 mod openapi;
 mod profiles;
 mod rooms;
+mod security;
 mod wallets;

@@ -16,6 +16,7 @@ both_backends!(
     bad_signatures_and_nonces_change_nothing,
     a_wallet_signs_in_to_its_own_account,
     without_a_chain_payouts_are_refused,
+    a_wallet_only_account_deletes_itself_with_a_signature,
 );
 
 const KEY_A: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -391,4 +392,64 @@ async fn admins_see_the_ledger_at_a_glance() {
         assert_eq!(v["instance_balance"], "0");
         assert_eq!(v["payouts"][0], json!(["queued", 0]));
     }
+}
+
+/// A wallet-only account has no password: it confirms its deletion with a signature of its
+/// wallet over a `delete_account` challenge. Another wallet's signature, or a challenge of
+/// another purpose, deletes nothing.
+async fn a_wallet_only_account_deletes_itself_with_a_signature(app: TestApp) {
+    let c = challenge(&app, &address(KEY_A), "sign_in").await;
+    let sig = personal_sign(KEY_A, c["message"].as_str().unwrap()).unwrap();
+    let r = app
+        .post_json(
+            "/api/wallet/sessions",
+            &json!({"nonce": c["nonce"], "signature": sig}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let s: Value = r.json().await.unwrap();
+    let token = s["token"].as_str().unwrap().to_string();
+    let delete = |body: Value| {
+        app.client
+            .delete(app.url("/api/me"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    // Neither way, or both: refused.
+    assert_error(delete(json!({})).await.unwrap(), 400, "invalid_request").await;
+    // A sign-in challenge does not confirm a deletion.
+    let other = challenge(&app, &address(KEY_A), "sign_in").await;
+    let sig = personal_sign(KEY_A, other["message"].as_str().unwrap()).unwrap();
+    let r = delete(json!({"nonce": other["nonce"], "signature": sig}))
+        .await
+        .unwrap();
+    assert_error(r, 404, "unknown_challenge").await;
+    // A delete challenge signed by a wallet that is not hers.
+    let d = challenge(&app, &address(KEY_B), "delete_account").await;
+    let message = d["message"].as_str().unwrap();
+    assert!(
+        message.contains("Delete my Live Stars account"),
+        "{message}"
+    );
+    let sig = personal_sign(KEY_B, message).unwrap();
+    let r = delete(json!({"nonce": d["nonce"], "signature": sig}))
+        .await
+        .unwrap();
+    assert_error(r, 401, "bad_signature").await;
+    assert_eq!(
+        app.get("/api/me", Some(&token)).await.status(),
+        200,
+        "still there"
+    );
+    // Her own wallet's signature: deleted, the token ends, the address is free again.
+    let d = challenge(&app, &address(KEY_A), "delete_account").await;
+    let sig = personal_sign(KEY_A, d["message"].as_str().unwrap()).unwrap();
+    let r = delete(json!({"nonce": d["nonce"], "signature": sig}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.get("/api/me", Some(&token)).await.status(), 401);
+    assert_eq!(bound(&app, s["account"]["id"].as_i64().unwrap()), None);
 }

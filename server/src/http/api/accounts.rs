@@ -1,12 +1,13 @@
 //! Sign-up, sign-in, sign-out, the current account, and becoming a model.
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use livestars_api::{
     Account, DeleteAccountRequest, ErrorBody, Session, SignInRequest, SignUpRequest,
 };
 
+use crate::accounts::hashing::HashError;
 use crate::accounts::{self, AccountError, Password, TokenKind, Username};
 use crate::http::auth::{CurrentUser, SESSION_COOKIE};
 use crate::http::error::ApiError;
@@ -19,17 +20,22 @@ use crate::http::AppState;
         (status = 400, description = "Invalid username, password or JSON", body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password hashes at once; see Retry-After", body = ErrorBody)))]
 pub async fn sign_up(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<SignUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let username = Username::parse(&body.username).map_err(AccountError::InvalidUsername)?;
     let password = Password::parse(&body.password).map_err(AccountError::InvalidPassword)?;
-    let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
-        .await
-        .map_err(ApiError::internal)??;
+    state.limits.by_ip(&state.limits.sign_up_ip, &req)?;
+    let hash = state.hasher.hash(password).await.map_err(|e| match e {
+        HashError::Busy(b) => AccountError::Busy(b),
+        HashError::Failed(m) => AccountError::Hashing(m),
+    })?;
     let referrer = body.referrer.clone();
     let user = state
         .db
@@ -44,30 +50,65 @@ pub async fn sign_up(
     Ok(HttpResponse::Created().json(user.to_api()))
 }
 
+/// Check `username`'s password under the sign-in limits: a token of the caller's address, and
+/// an account whose recent failures are spent is refused before any hashing. A failure takes a
+/// token of the account's failure bucket; a success clears it. The check runs on the bounded
+/// hasher, outside every transaction.
+pub async fn check_password_limited(
+    state: &AppState,
+    req: &HttpRequest,
+    username: &str,
+    password: String,
+) -> Result<accounts::User, ApiError> {
+    let limits = &state.limits;
+    limits.by_ip(&limits.sign_in_ip, req)?;
+    let account_key = format!("name:{}", username.to_lowercase());
+    limits
+        .sign_in_failures
+        .check(&account_key)
+        .map_err(ApiError::rate_limited)?;
+    if password.len() > 1024 {
+        return Err(AccountError::BadCredentials.into());
+    }
+    let name = username.to_string();
+    let found = state
+        .db
+        .read(move |conn| accounts::credentials(conn, &name))
+        .await?;
+    match accounts::check_password(&state.hasher, found, password).await {
+        Err(AccountError::BadCredentials) => {
+            let _ = limits.sign_in_failures.take(&account_key);
+            Err(AccountError::BadCredentials.into())
+        }
+        Err(e) => Err(e.into()),
+        Ok(user) => {
+            limits.sign_in_failures.clear(&account_key);
+            Ok(user)
+        }
+    }
+}
+
 /// Sign in; the session token comes back in the body and as an HttpOnly cookie.
 #[utoipa::path(post, path = "/api/sessions", tag = "accounts", request_body = SignInRequest,
     responses(
         (status = 200, description = "Signed in", body = Session),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 403, description = "The account is suspended", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this account; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub async fn sign_in(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if body.password.len() > 1024 {
-        return Err(AccountError::BadCredentials.into());
-    }
     let days = state.config.session_days;
-    // The argon2 check runs outside the write transaction: on SQLite writers queue behind one
-    // another, and a slow hash must not hold everyone else's writes.
-    let user = state
-        .db
-        .read(move |conn| accounts::check_credentials(conn, &body.username, &body.password))
-        .await?;
+    let user = check_password_limited(&state, &req, &body.username, body.password).await?;
     let user_id = user.id;
+    // Issued only if the account is still active at this commit (see `issue_token`).
     let (token, expires_at) = state
         .db
         .write(move |conn| {
@@ -157,8 +198,8 @@ pub async fn become_model(
     Ok(HttpResponse::Ok().json(user.to_api()))
 }
 
-/// Delete one's account, confirmed with the password. Her ID documents are deleted (under the
-/// instance's retention policy), a running show ends, her profile, avatar, room and sessions go,
+/// Delete one's account, confirmed with the password or a signature of the bound wallet. Her
+/// ID documents are deleted (under the instance's retention policy), a running show ends, her profile, avatar, room and sessions go,
 /// and her followers on other instances are told (`Delete` of her actor). Her username stays
 /// reserved so that nobody else can take her address. An account with LIVE left, or a payout
 /// on its way, is not deleted (409): she withdraws first — nothing is left behind.
@@ -167,25 +208,57 @@ pub async fn become_model(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in, or wrong password", body = ErrorBody),
+        (status = 401, description = "Not signed in, wrong password, or a signature not by the bound wallet", body = ErrorBody),
+        (status = 404, description = "Unknown challenge", body = ErrorBody),
+        (status = 410, description = "Challenge expired", body = ErrorBody),
         (status = 403, description = "The account is suspended", body = ErrorBody),
-        (status = 409, description = "LIVE left on the account, or a payout on its way", body = ErrorBody),
+        (status = 409, description = "LIVE left on the account, a payout on its way, or the challenge used already", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub async fn delete_me(
     state: web::Data<AppState>,
+    req: HttpRequest,
     current: CurrentUser,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let user = current.user;
-    let password = body.into_inner().password;
+    let body = body.into_inner();
+    match (body.password, body.nonce, body.signature) {
+        // The password is checked first, on the hasher, outside the write transaction: a slow
+        // hash never holds the database's writer lock.
+        (Some(password), None, None) => {
+            check_password_limited(&state, &req, &user.username, password).await?;
+        }
+        // Or the bound wallet signs a `delete_account` challenge (its nonce is used up even
+        // if the deletion is then refused, e.g. with LIVE left: ask for a new one).
+        (None, Some(nonce), Some(signature)) => {
+            let uid = user.id;
+            state
+                .db
+                .write(move |conn| {
+                    use crate::settlement::wallets as w;
+                    let signer = w::consume(conn, &nonce, &signature, w::Purpose::Delete)?;
+                    if w::bound_address(conn, uid)? != Some(signer) {
+                        return Err(crate::settlement::SettlementError::BadSignature);
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "confirm with either password, or nonce and signature",
+            ))
+        }
+    }
     let retention = state.config.retention().map_err(ApiError::internal)?;
     let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
     let after = state
         .db
-        .write(move |conn| {
-            accounts::delete_account(conn, &user, &password, retention, (&base, &mode))
-        })
+        .write(move |conn| accounts::delete_account(conn, &user, retention, (&base, &mode)))
         .await?;
     crate::http::api::iddocs::apply(&state, after).await;
     state.fed.notify.notify_one();

@@ -14,6 +14,15 @@ pub async fn apply(state: &AppState, after: Aftermath) {
     if after.show_ended {
         state.directory.invalidate();
     }
+    if after.keys_shredded {
+        let db = state.db.clone();
+        let shredded =
+            tokio::task::spawn_blocking(move || db.shred_deleted_rows("id_document_keys")).await;
+        if !matches!(shredded, Ok(Ok(()))) {
+            // The next housekeeping round tries again (it shreds whenever it runs).
+            tracing::error!("could not purge deleted document keys from the database files");
+        }
+    }
     if after.remove_files.is_empty() {
         return;
     }
@@ -44,17 +53,20 @@ pub async fn apply(state: &AppState, after: Aftermath) {
         (status = 403, description = "Not a model", body = ErrorBody),
         (status = 409, description = "No verifier registered", body = ErrorBody),
         (status = 413, description = "Document too large", body = ErrorBody),
-        (status = 415, description = "Not a JPEG, PNG or PDF", body = ErrorBody)))]
+        (status = 415, description = "Not a JPEG, PNG or PDF", body = ErrorBody),
+        (status = 429, description = "Too many uploads from this account, or today; see Retry-After", body = ErrorBody)))]
 pub async fn upload(
     state: web::Data<AppState>,
     current: CurrentUser,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let user = current.user;
+    state.limits.by_account(&state.limits.uploads, user.id)?;
+    let per_day = state.config.limits.iddoc_uploads_per_day;
     let u = user.clone();
     let (texts, recipients) = state
         .db
-        .read(move |conn| iddocs::upload_recipients(conn, &u))
+        .read(move |conn| iddocs::upload_recipients(conn, &u, per_day))
         .await?;
     let dir = storage::dir(&state.config.data_dir);
     let limit = state.config.iddoc_max_bytes;
@@ -79,7 +91,7 @@ pub async fn upload(
     let retention = state.config.retention().map_err(ApiError::internal)?;
     let result = state
         .db
-        .write(move |conn| iddocs::record_upload(conn, &user, &stored, &texts, retention))
+        .write(move |conn| iddocs::record_upload(conn, &user, &stored, &texts, retention, per_day))
         .await;
     match result {
         Ok((doc, after)) => {
@@ -91,7 +103,7 @@ pub async fn upload(
                 &state,
                 Aftermath {
                     remove_files: vec![key],
-                    show_ended: false,
+                    ..Aftermath::default()
                 },
             )
             .await;

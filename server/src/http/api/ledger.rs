@@ -26,7 +26,8 @@ use crate::ledger::{self, LedgerError, Tipped};
         (status = 404, description = "No such room", body = ErrorBody),
         (status = 409, description = "Balance too low, room not showing, or key reused for another tip", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many tips from this account; see Retry-After", body = ErrorBody)))]
 pub async fn tip(
     state: web::Data<AppState>,
     current: CurrentUser,
@@ -37,6 +38,7 @@ pub async fn tip(
     let amount = ledger::parse_amount(&body.amount)?;
     let key = idempotency_key(&body.idempotency_key)?;
     let user = current.user;
+    state.limits.by_account(&state.limits.tips, user.id)?;
     let tipper_name = user.username.clone();
     let done = state
         .tips

@@ -93,13 +93,17 @@ pub async fn avatar(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such model", body = ErrorBody),
         (status = 413, description = "Image too large", body = ErrorBody),
-        (status = 415, description = "Not a PNG, JPEG or WebP image", body = ErrorBody)))]
+        (status = 415, description = "Not a PNG, JPEG or WebP image", body = ErrorBody),
+        (status = 429, description = "Too many uploads from this account; see Retry-After", body = ErrorBody)))]
 pub async fn set_avatar(
     state: web::Data<AppState>,
     current: CurrentUser,
     username: web::Path<String>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limits
+        .by_account(&state.limits.uploads, current.user.id)?;
     let limit = state.config.max_avatar_bytes;
     let mut bytes = Vec::new();
     while let Some(chunk) = payload.next().await {

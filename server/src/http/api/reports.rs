@@ -18,7 +18,8 @@ use crate::moderation;
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such room", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many reports from this account; see Retry-After", body = ErrorBody)))]
 pub async fn file(
     state: web::Data<AppState>,
     current: CurrentUser,
@@ -26,6 +27,7 @@ pub async fn file(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let user = current.user;
+    state.limits.by_account(&state.limits.reports, user.id)?;
     let r = state
         .db
         .write(move |conn| moderation::file_report(conn, &user, &body))

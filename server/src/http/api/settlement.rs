@@ -1,7 +1,7 @@
 //! Settlement over HTTP: the instance's settlement facts, wallet challenges, binding and
 //! wallet sign-in, deposits, payouts, and a room's live event stream.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use diesel::prelude::*;
 use livestars_api::{
@@ -55,13 +55,16 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
         (status = 201, description = "The message to sign", body = WalletChallenge),
         (status = 400, description = "Invalid address or purpose", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many challenges from this address; see Retry-After", body = ErrorBody)))]
 pub async fn challenge(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<ChallengeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let address: Addr = body.address.parse()?;
     let purpose = Purpose::parse(&body.purpose)?;
+    state.limits.by_ip(&state.limits.challenges_ip, &req)?;
     let origin = state.settle.origin.clone();
     let c = state
         .db
@@ -125,11 +128,14 @@ pub async fn bind(
         (status = 409, description = "Challenge used already", body = ErrorBody),
         (status = 410, description = "Challenge expired", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody)))]
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many sign-ins from this address; see Retry-After", body = ErrorBody)))]
 pub async fn wallet_sign_in(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<SignedChallenge>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.by_ip(&state.limits.sign_in_ip, &req)?;
     let body = body.into_inner();
     let days = i64::from(state.config.session_days);
     let (user, created, token, expires) = state
@@ -324,12 +330,20 @@ pub async fn get_payout(
     params(("id" = i64, Path, description = "Room id")),
     responses(
         (status = 200, description = "text/event-stream of `tip` events", content_type = "text/event-stream"),
-        (status = 404, description = "No such room", body = ErrorBody)))]
+        (status = 404, description = "No such room", body = ErrorBody),
+        (status = 429, description = "Too many open streams from this address, or in total; see Retry-After", body = ErrorBody)))]
 pub async fn room_events(
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    // Each open stream holds a task and a subscription: capped per address and in total.
+    let slot = state
+        .limits
+        .streams
+        .open(state.limits.client_key(&req))
+        .ok_or_else(|| ApiError::rate_limited(15))?;
     let exists = state
         .db
         .read(move |c| {
@@ -349,7 +363,7 @@ pub async fn room_events(
         ));
     }
     let rx = state.events.subscribe(id);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    let stream = futures_util::stream::unfold((rx, slot), |(mut rx, slot)| async move {
         use tokio::sync::broadcast::error::RecvError;
         let chunk = match tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await
         {
@@ -361,7 +375,10 @@ pub async fn room_events(
             Ok(Err(RecvError::Lagged(n))) => format!(": skipped {n} events\n\n"),
             Ok(Err(RecvError::Closed)) => return None,
         };
-        Some((Ok::<_, actix_web::Error>(web::Bytes::from(chunk)), rx))
+        Some((
+            Ok::<_, actix_web::Error>(web::Bytes::from(chunk)),
+            (rx, slot),
+        ))
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
