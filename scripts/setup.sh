@@ -17,6 +17,15 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+# docker-compose (v1, from Debian) validates docker-compose.yml in the tests (`config` needs no
+# Docker engine). Optional: where the package is missing the check runs without it.
+if ! command -v docker-compose >/dev/null 2>&1 && apt-cache show docker-compose >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends docker-compose \
+    || echo "setup: docker-compose not installed; the compose check runs without it"
+fi
+
 # Node.js and npm run the local EVM node (hardhat) for the settlement tests.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "setup: installing nodejs and npm"

@@ -222,6 +222,21 @@ impl Api {
         .await
     }
 
+    /// Every admin API token (ids and owners, never the tokens).
+    pub async fn tokens(&self) -> Result<Vec<livestars_api::AdminToken>, ApiError> {
+        self.get("/api/admin/tokens").await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
+        let id: String = id.chars().filter(char::is_ascii_hexdigit).collect();
+        self.send(
+            self.http
+                .delete(format!("{}/api/admin/tokens/{id}", self.base)),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn end_show(&self, room: i64) -> Result<(), ApiError> {
         self.post_empty(&format!("/api/admin/rooms/{room}/end"))
             .await

@@ -53,7 +53,7 @@ impl Screen {
                 "↑↓  d decrypt & view  a approve  x reject  w re-wrap all  r refresh  q back"
             }
             Screen::Users => {
-                "↑↓ / search  s (un)suspend  m model  v viewer  A admin  e end show  q back"
+                "↑↓ / search  s (un)suspend  m v A role  e end show  t tokens  T revoke  q back"
             }
             Screen::Reports => {
                 "↑↓ select  D dismiss  e end show  s suspend model  r refresh  q back"
@@ -404,6 +404,8 @@ impl App {
             (Screen::Users, 'v') => self.user_action(UserAction::Role(Role::Viewer)),
             (Screen::Users, 'A') => self.user_action(UserAction::Role(Role::Admin)),
             (Screen::Users, 'e') => self.user_action(UserAction::EndShow),
+            (Screen::Users, 't') => self.user_action(UserAction::ListTokens),
+            (Screen::Users, 'T') => self.user_action(UserAction::RevokeTokens),
             (Screen::Reports, 'D') => self.resolve(ReportAction::Dismiss),
             (Screen::Reports, 'e') => self.resolve(ReportAction::EndShow),
             (Screen::Reports, 's') => self.resolve(ReportAction::SuspendModel),
@@ -610,6 +612,48 @@ impl App {
                     .set_role(user.id, role)
                     .await
                     .map(|u| format!("{} is now {}", u.username, u.role.as_str())),
+                UserAction::ListTokens => api.tokens().await.map(|all| {
+                    let mine: Vec<String> = all
+                        .iter()
+                        .filter(|t| t.user_id == user.id)
+                        .map(|t| {
+                            format!(
+                                "{} ({})",
+                                t.id.get(..12).unwrap_or(&t.id),
+                                t.created_at.format("%Y-%m-%d %H:%M")
+                            )
+                        })
+                        .collect();
+                    if mine.is_empty() {
+                        format!("{} has no admin API tokens", user.username)
+                    } else {
+                        format!(
+                            "{}'s admin API tokens: {} (T revokes them)",
+                            user.username,
+                            mine.join(", ")
+                        )
+                    }
+                }),
+                UserAction::RevokeTokens => match api.tokens().await {
+                    Ok(all) => {
+                        let mut revoked = 0;
+                        let mut failed = None;
+                        for t in all.iter().filter(|t| t.user_id == user.id) {
+                            match api.revoke_token(&t.id).await {
+                                Ok(()) => revoked += 1,
+                                Err(e) => failed = Some(e),
+                            }
+                        }
+                        match failed {
+                            Some(e) => Err(e),
+                            None => Ok(format!(
+                                "revoked {revoked} admin API token(s) of {}",
+                                user.username
+                            )),
+                        }
+                    }
+                    Err(e) => Err(e),
+                },
                 UserAction::EndShow => match user.room_id {
                     Some(room) if user.room_status != Some(RoomStatus::Offline) => api
                         .end_show(room)
@@ -688,4 +732,8 @@ enum UserAction {
     ToggleSuspend,
     Role(Role),
     EndShow,
+    /// Show the account's admin API tokens (id prefix and age).
+    ListTokens,
+    /// Revoke every admin API token of the account.
+    RevokeTokens,
 }

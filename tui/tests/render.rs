@@ -148,7 +148,11 @@ fn users_show_state_and_room() {
         s.contains("carla") && s.contains("suspended") && s.contains("#2 live"),
         "{s}"
     );
-    assert!(s.contains("s (un)suspend") && s.contains("A admin"), "{s}");
+    assert!(
+        s.contains("s (un)suspend") && s.contains("m v A role"),
+        "{s}"
+    );
+    assert!(s.contains("t tokens") && s.contains("T revoke"), "{s}");
 }
 
 #[test]

@@ -813,6 +813,17 @@ pub struct AdminUser {
     pub room_status: Option<RoomStatus>,
 }
 
+/// An admin API token as admins see it: never the token, only its identity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AdminToken {
+    /// The SHA-256 (hex) of the token: names it for revocation, cannot be used to sign in.
+    pub id: String,
+    pub user_id: i64,
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Search of accounts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema, IntoParams))]

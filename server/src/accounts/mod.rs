@@ -32,6 +32,8 @@ pub enum AccountError {
     BadCredentials,
     #[error("sign in first")]
     Unauthenticated,
+    #[error("no such token")]
+    NotFound,
     #[error("this account is suspended")]
     Suspended,
     #[error("{0}")]
@@ -451,4 +453,51 @@ pub fn set_referrer(
         .set(users::referred_by.eq(Some(id)))
         .execute(conn)?;
     Ok(())
+}
+
+/// Every admin API token (by the SHA-256 that names it), newest first.
+pub fn admin_tokens(
+    conn: &mut DbConnection,
+) -> Result<Vec<livestars_api::AdminToken>, AccountError> {
+    let rows: Vec<(String, i64, String, NaiveDateTime)> = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::kind.eq(TokenKind::AdminApi.as_str()))
+        .order((sessions::created_at.desc(), sessions::token_hash.asc()))
+        .select((
+            sessions::token_hash,
+            users::id,
+            users::username,
+            sessions::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, user_id, username, created_at)| livestars_api::AdminToken {
+                id,
+                user_id,
+                username,
+                created_at: created_at.and_utc(),
+            },
+        )
+        .collect())
+}
+
+/// Revoke the admin API token named `id` (its SHA-256). Returns whose token it was, or `None`
+/// when there is no such admin API token.
+pub fn revoke_admin_token(conn: &mut DbConnection, id: &str) -> Result<Option<i64>, AccountError> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let owner: Option<i64> = sessions::table
+        .find(&id)
+        .filter(sessions::kind.eq(TokenKind::AdminApi.as_str()))
+        .select(sessions::user_id)
+        .first(conn)
+        .optional()?;
+    if owner.is_some() {
+        diesel::delete(sessions::table.find(&id)).execute(conn)?;
+    }
+    Ok(owner)
 }

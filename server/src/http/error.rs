@@ -167,6 +167,7 @@ impl From<AccountError> for ApiError {
             UsernameTaken => ApiError::new(StatusCode::CONFLICT, "username_taken", msg),
             BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", msg),
             Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", msg),
+            NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
             Suspended => ApiError::new(StatusCode::FORBIDDEN, "account_suspended", msg),
             Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             RoleConflict(_) => ApiError::new(StatusCode::CONFLICT, "role_conflict", msg),

@@ -48,6 +48,8 @@ use super::{admin, api};
         admin::moderation::suspend,
         admin::moderation::unsuspend,
         admin::moderation::set_role,
+        admin::moderation::tokens,
+        admin::moderation::revoke_token,
         admin::moderation::end_show,
         admin::moderation::reports,
         admin::moderation::resolve,

@@ -267,6 +267,15 @@ pub fn set_role(
     if role != Role::Model {
         end_show_of(conn, id)?;
     }
+    if target.role == Role::Admin {
+        // Admin API tokens end with the role (they would not authenticate any more anyway).
+        diesel::delete(
+            sessions::table
+                .filter(sessions::user_id.eq(id))
+                .filter(sessions::kind.eq("admin_api")),
+        )
+        .execute(conn)?;
+    }
     audit(
         conn,
         Some(admin.id),

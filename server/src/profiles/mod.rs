@@ -2,7 +2,10 @@
 //! profile by username; only its owner may change it.
 //!
 //! Avatars are stored in the database (so several server processes on one PostgreSQL see the
-//! same images), their type sniffed from the bytes, never taken from a header or a file name.
+//! same images), their type sniffed from the bytes, never taken from a header or a file name,
+//! and only after decoding and re-encoding ([`images`]).
+
+pub mod images;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -294,15 +297,16 @@ pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Store a new avatar for `username`'s profile, replacing the old one.
+/// Store a new avatar for `username`'s profile, replacing the old one. `avatar` comes from
+/// [`images::clean`] (decoded and re-encoded before the transaction: it is slow).
 pub fn set_avatar(
     conn: &mut DbConnection,
     username: &str,
     actor: &User,
-    bytes: &[u8],
+    avatar: &images::Avatar,
 ) -> Result<Profile, ProfileError> {
     let owner = owned_by(conn, username, actor)?;
-    let mime = sniff_image(bytes).ok_or(ProfileError::UnsupportedImage)?;
+    let (mime, bytes) = (avatar.mime, &avatar.bytes);
     let t = now();
     diesel::delete(avatars::table.find(owner)).execute(conn)?;
     diesel::insert_into(avatars::table)

@@ -46,6 +46,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/users/{id}/suspend"),
     ("post", "/api/admin/users/{id}/unsuspend"),
     ("put", "/api/admin/users/{id}/role"),
+    ("get", "/api/admin/tokens"),
+    ("delete", "/api/admin/tokens/{id}"),
     ("post", "/api/admin/rooms/{id}/end"),
     ("get", "/api/admin/reports"),
     ("post", "/api/admin/reports/{id}/resolve"),

@@ -12,8 +12,19 @@ both_backends!(
     profile_links_are_validated_and_federated,
 );
 
-const PNG: &[u8] =
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+/// A real 3×2 PNG image.
+fn png() -> Vec<u8> {
+    encode(
+        &image::DynamicImage::new_rgba8(3, 2),
+        image::ImageFormat::Png,
+    )
+}
+
+fn encode(img: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
 
 async fn profile(app: &TestApp, name: &str) -> Value {
     app.get(&format!("/api/profiles/{name}"), None)
@@ -125,7 +136,7 @@ async fn avatar_upload_and_serve(app: TestApp) {
     )
     .await;
     // Declared as JPEG, really a PNG: the bytes decide.
-    let r = put_avatar(&app, "lena", &m.token, PNG.to_vec()).await;
+    let r = put_avatar(&app, "lena", &m.token, png()).await;
     assert_eq!(r.status(), 200);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["avatar_url"], "/api/profiles/lena/avatar");
@@ -133,7 +144,35 @@ async fn avatar_upload_and_serve(app: TestApp) {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/png");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-    assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
+    let served = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((served.width(), served.height()), (3, 2));
+
+    // A phone's photo: large, with its GPS position in EXIF. Served small, without it.
+    let photo = {
+        let jpeg = encode(
+            &image::DynamicImage::new_rgb8(2000, 1000),
+            image::ImageFormat::Jpeg,
+        );
+        let exif = b"Exif\0\0MM\0*\0\0\0\x08GPSLatitude 48.8584 N GPSLongitude 2.2945 E";
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(exif);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    };
+    let r = put_avatar(&app, "lena", &m.token, photo).await;
+    assert_eq!(r.status(), 200);
+    let r = app.get("/api/profiles/lena/avatar", None).await;
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let bytes = r.bytes().await.unwrap();
+    assert!(
+        !bytes.windows(3).any(|w| w == b"GPS"),
+        "location data served"
+    );
+    assert!(!bytes.windows(4).any(|w| w == b"Exif"), "EXIF served");
+    let served = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((served.width(), served.height()), (512, 256));
 }
 
 async fn bad_avatars_are_refused(app: TestApp) {
@@ -148,13 +187,21 @@ async fn bad_avatars_are_refused(app: TestApp) {
     )
     .await;
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>".to_vec();
+    // The first bytes of a PNG and then anything: it must decode to be an avatar.
+    let fake = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR <script>alert(1)</script>".to_vec();
+    assert_error(
+        put_avatar(&app, "mia", &m.token, fake).await,
+        415,
+        "unsupported_image",
+    )
+    .await;
     assert_error(
         put_avatar(&app, "mia", &m.token, svg).await,
         415,
         "unsupported_image",
     )
     .await;
-    let mut big = PNG.to_vec();
+    let mut big = png();
     big.resize(limit + 1, 0);
     assert_error(
         put_avatar(&app, "mia", &m.token, big).await,
@@ -169,7 +216,7 @@ async fn bad_avatars_are_refused(app: TestApp) {
     )
     .await;
     assert_error(
-        put_avatar(&app, "mia", &other.token, PNG.to_vec()).await,
+        put_avatar(&app, "mia", &other.token, png()).await,
         403,
         "forbidden",
     )

@@ -17,6 +17,7 @@ both_backends!(
     parallel_sign_ins_during_a_deletion_leave_no_working_token,
     a_suspended_model_cannot_start_a_show_with_a_stale_session,
     a_demoted_admins_token_stops_working,
+    admin_tokens_are_listed_and_revoked,
     cross_site_requests_on_a_cookie_session_are_refused,
     forms_and_plain_text_are_refused_on_every_state_change,
 );
@@ -232,6 +233,62 @@ async fn a_demoted_admins_token_stops_working(app: TestApp) {
         "unauthenticated",
     )
     .await;
+}
+
+async fn admin_tokens_are_listed_and_revoked(app: TestApp) {
+    let (chief, _) = app.verifier().await;
+    let second = app.make_admin("second").await;
+    let list: Value = app
+        .get("/api/admin/tokens", Some(chief))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["second", "chief"], "newest first: {list}");
+    assert!(
+        !list.to_string().contains(second.as_str()),
+        "never the token itself"
+    );
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    // Viewers cannot list or revoke.
+    let v = app.viewer("val").await;
+    assert_error(
+        app.get("/api/admin/tokens", Some(&v.token)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let revoke = |token: &str, id: &str| {
+        app.client
+            .delete(app.url(&format!("/api/admin/tokens/{id}")))
+            .bearer_auth(token.to_string())
+            .send()
+    };
+    assert_error(revoke(&v.token, &id).await.unwrap(), 403, "forbidden").await;
+    assert_eq!(me_status(&app, &second).await, 200);
+    assert_eq!(revoke(chief, &id).await.unwrap().status(), 204);
+    assert_eq!(me_status(&app, &second).await, 401, "revoked at once");
+    assert_error(revoke(chief, &id).await.unwrap(), 404, "not_found").await;
+    // A session is no admin API token: not revocable here.
+    assert_error(
+        revoke(chief, &"ab".repeat(32)).await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    let trail: Value = app
+        .get("/api/admin/audit", Some(chief))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(trail.to_string().contains("admin_token_revoked"), "{trail}");
 }
 
 /// A model signed in by cookie, as a browser holds her session.

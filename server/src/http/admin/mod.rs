@@ -40,6 +40,8 @@ pub fn scope() -> actix_web::Scope {
             web::resource("/users/{id}/unsuspend").route(web::post().to(moderation::unsuspend)),
         )
         .service(web::resource("/users/{id}/role").route(web::put().to(moderation::set_role)))
+        .service(web::resource("/tokens").route(web::get().to(moderation::tokens)))
+        .service(web::resource("/tokens/{id}").route(web::delete().to(moderation::revoke_token)))
         .service(web::resource("/rooms/{id}/end").route(web::post().to(moderation::end_show)))
         .service(web::resource("/reports").route(web::get().to(moderation::reports)))
         .service(web::resource("/reports/{id}/resolve").route(web::post().to(moderation::resolve)))

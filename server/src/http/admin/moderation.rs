@@ -203,3 +203,42 @@ pub async fn resolve(
     }
     Ok(HttpResponse::Ok().json(report))
 }
+
+/// Every admin API token: whose, and since when (never the token itself).
+#[utoipa::path(get, path = "/api/admin/tokens", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Admin API tokens, newest first", body = Vec<livestars_api::AdminToken>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody)))]
+pub async fn tokens(state: web::Data<AppState>, _a: AdminUser) -> Result<HttpResponse, ApiError> {
+    let list = state.db.read(crate::accounts::admin_tokens).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Revoke an admin API token at once (it stops working for its next request).
+#[utoipa::path(delete, path = "/api/admin/tokens/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The token's id (its SHA-256)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such admin API token", body = ErrorBody)))]
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let actor = admin.0.id;
+    state
+        .db
+        .write(move |conn| {
+            let owner = crate::accounts::revoke_admin_token(conn, &id)?;
+            let owner = owner.ok_or(crate::accounts::AccountError::NotFound)?;
+            crate::iddocs::audit(conn, Some(actor), Some(owner), None, "admin_token_revoked")
+                .map_err(|e| crate::accounts::AccountError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

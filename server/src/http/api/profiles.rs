@@ -121,9 +121,21 @@ pub async fn set_avatar(
     }
     let username = username.into_inner();
     let user = current.user;
+    // Decoded and re-encoded outside the transaction (slow): only pixels are kept.
+    let avatar = tokio::task::spawn_blocking(move || profiles::images::clean(&bytes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| match e {
+            profiles::images::ImageError::Encode(m) => ApiError::internal(m),
+            other => ApiError::new(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_image",
+                other.to_string(),
+            ),
+        })?;
     let p = state
         .db
-        .write(move |conn| profiles::set_avatar(conn, &username, &user, &bytes))
+        .write(move |conn| profiles::set_avatar(conn, &username, &user, &avatar))
         .await?;
     Ok(HttpResponse::Ok().json(p))
 }
