@@ -18,6 +18,7 @@ pub mod profiles;
 pub mod rooms;
 pub mod settlement;
 pub mod startup;
+pub mod text;
 
 pub use config::Config;
 pub use startup::Application;

@@ -36,12 +36,16 @@ pub enum HashError {
 /// The working memory of one hash, reused from one hash to the next.
 pub struct Workspace {
     blocks: Vec<Block>,
+    /// argon2 computations made (each costs the same): every check makes exactly one, whatever
+    /// the account — the timing cannot tell them apart.
+    runs: u64,
 }
 
 impl Default for Workspace {
     fn default() -> Self {
         Workspace {
             blocks: vec![Block::default(); Params::default().block_count()],
+            runs: 0,
         }
     }
 }
@@ -58,6 +62,7 @@ impl Workspace {
         getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
         let params = Params::default();
         let mut out = [0u8; 32];
+        self.runs += 1;
         argon2(params.clone())
             .hash_password_into_with_memory(password, &salt, &mut out, &mut self.blocks[..])
             .map_err(|e| failed(&e))?;
@@ -104,6 +109,7 @@ impl Workspace {
         let mut out = vec![0u8; expected.len()];
         let needed = params.block_count();
         let argon = Argon2::new(Algorithm::Argon2id, version, params);
+        self.runs += 1;
         // Hashes of other parameters than ours (none are made today) get memory of their own,
         // bounded: nobody can store a hash here but the server itself.
         let result = if needed <= self.blocks.len() {

@@ -184,6 +184,7 @@ impl From<ProfileError> for ApiError {
         let msg = e.to_string();
         match e {
             NotFound | NoAvatar => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            NameTaken => ApiError::new(StatusCode::CONFLICT, "name_taken", msg),
             Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             Invalid { .. } => ApiError::bad_request("invalid_field", msg),
             UnsupportedImage => {

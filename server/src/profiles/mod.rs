@@ -32,6 +32,8 @@ pub enum ProfileError {
     TooLarge { limit: usize },
     #[error("no avatar uploaded")]
     NoAvatar,
+    #[error("display_name: another model's name looks the same; choose one that does not")]
+    NameTaken,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -108,7 +110,12 @@ fn check_text(
     min: usize,
     max: usize,
 ) -> Result<String, ProfileError> {
-    let trimmed = s.trim();
+    // Invisible and reordering characters go; what is left must show something.
+    let cleaned = crate::text::clean(s);
+    let trimmed = cleaned.as_str();
+    if min > 0 && !crate::text::has_visible(trimmed) {
+        return Err(invalid(field, "must contain visible characters"));
+    }
     let len = trimmed.chars().count();
     if len < min || len > max {
         return Err(invalid(field, format!("must be {min} to {max} characters")));
@@ -226,6 +233,30 @@ fn owned_by(conn: &mut DbConnection, username: &str, actor: &User) -> Result<i64
     }
 }
 
+/// A display name must not look like another model's display name or username (no
+/// impersonation by look-alike letters, case or invisible characters).
+fn check_name_not_shown(
+    conn: &mut DbConnection,
+    owner: i64,
+    name: &str,
+) -> Result<(), ProfileError> {
+    let key = crate::text::look_alike_key(name);
+    let others: Vec<(String, String)> = profiles::table
+        .inner_join(users::table)
+        .filter(profiles::user_id.ne(owner))
+        .filter(users::deleted_at.is_null())
+        .select((profiles::display_name, users::username))
+        .load(conn)?;
+    let taken = others.iter().any(|(shown, username)| {
+        crate::text::look_alike_key(shown) == key || crate::text::look_alike_key(username) == key
+    });
+    if taken {
+        Err(ProfileError::NameTaken)
+    } else {
+        Ok(())
+    }
+}
+
 /// Validate the whole update first, then apply it: invalid input changes nothing.
 pub fn update(
     conn: &mut DbConnection,
@@ -251,6 +282,9 @@ pub fn update(
         .transpose()?;
     let languages = upd.languages.as_deref().map(parse_languages).transpose()?;
     let links = upd.links.as_deref().map(check_links).transpose()?;
+    if let Some(name) = &display_name {
+        check_name_not_shown(conn, owner, name)?;
+    }
 
     let target = profiles::table.find(owner);
     if let Some(v) = links {

@@ -202,7 +202,9 @@ pub fn update(
     check_owner(conn, id, actor)?;
     let title = match &upd.title {
         Some(t) => {
-            let t = t.trim();
+            // Invisible and reordering characters go (a title cannot disguise itself).
+            let t = crate::text::clean(t);
+            let t = t.as_str();
             if t.chars().count() > 120 || t.chars().any(char::is_control) {
                 return Err(RoomError::Invalid {
                     field: "title",

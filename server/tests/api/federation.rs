@@ -205,3 +205,60 @@ async fn federation_policy_is_for_admins_and_validated(app: TestApp) {
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["blocked"], json!([]));
 }
+
+/// docs/security.md: the server never follows redirects when it fetches remote objects. An
+/// actor URL that answers 302 to another address is refused, and the address it points to is
+/// never asked.
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let h = h.clone();
+        actix_web::App::new()
+            .route(
+                "/users/anna",
+                actix_web::web::get().to(|req: actix_web::HttpRequest| async move {
+                    let host = req.connection_info().host().to_string();
+                    actix_web::HttpResponse::Found()
+                        .insert_header(("location", format!("http://{host}/target")))
+                        .finish()
+                }),
+            )
+            .route(
+                "/target",
+                actix_web::web::get().to(move || {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    async { actix_web::HttpResponse::Ok().json(json!({"type": "Person"})) }
+                }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let running = server.run();
+    let handle = running.handle();
+    tokio::spawn(running);
+    let app = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |c| {
+        c.federation_debug = true
+    })
+    .await;
+    let v = app.viewer("ray").await;
+    let r = app
+        .post_json(
+            "/api/federation/follows",
+            &json!({"handle": format!("http://127.0.0.1:{port}/users/anna")}),
+            Some(&v.token),
+        )
+        .await;
+    assert!(!r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the redirect target was fetched"
+    );
+    handle.stop(false).await;
+}

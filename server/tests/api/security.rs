@@ -18,6 +18,7 @@ both_backends!(
     a_suspended_model_cannot_start_a_show_with_a_stale_session,
     a_demoted_admins_token_stops_working,
     admin_tokens_are_listed_and_revoked,
+    names_and_titles_show_what_they_are,
     cross_site_requests_on_a_cookie_session_are_refused,
     forms_and_plain_text_are_refused_on_every_state_change,
 );
@@ -289,6 +290,49 @@ async fn admin_tokens_are_listed_and_revoked(app: TestApp) {
         .await
         .unwrap();
     assert!(trail.to_string().contains("admin_token_revoked"), "{trail}");
+}
+
+/// Low finding: bidi overrides, zero-width-only names and look-alike names.
+async fn names_and_titles_show_what_they_are(app: TestApp) {
+    app.model("anna").await;
+    let (b, room) = app.model("bella").await;
+    let set = |name: &str| {
+        app.client
+            .patch(app.url("/api/profiles/bella"))
+            .bearer_auth(&b.token)
+            .json(&json!({ "display_name": name }))
+            .send()
+    };
+    // Another model's name, in other letters, case or with invisible characters: refused.
+    for look_alike in ["ANNA", "\u{0410}nna", "Ann\u{0430}", "A\u{200B}nna"] {
+        let r = set(look_alike).await.unwrap();
+        assert_error(r, 409, "name_taken").await;
+    }
+    // Nothing visible: refused.
+    for blank in ["\u{200B}\u{200B}", "\u{3164}", "\u{202E}\u{202C}"] {
+        let r = set(blank).await.unwrap();
+        assert_error(r, 400, "invalid_field").await;
+    }
+    // Overrides are removed from what is stored and shown.
+    let r = set("\u{202E}Bella Star\u{202C}").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["display_name"], "Bella Star");
+    let r = app
+        .patch_json(
+            &format!("/api/rooms/{room}"),
+            &json!({"title": "Late \u{2066}show\u{2069} \u{202E}tonight"}),
+            &b.token,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = app
+        .get(&format!("/api/rooms/{room}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["title"], "Late show tonight");
 }
 
 /// A model signed in by cookie, as a browser holds her session.

@@ -39,6 +39,7 @@ pub async fn get(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such model", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 409, description = "The display name looks like another model's name", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
