@@ -124,9 +124,10 @@ pub fn issue(
     })
 }
 
-/// Check a signed challenge and use it up (in the caller's transaction). A wrong signature
-/// changes nothing; a used or expired nonce is refused.
-pub fn consume(
+/// Check a signed challenge without changing anything: it exists, is for `purpose`, unused and
+/// unexpired, and `signature` recovers to its address. Read-only, so the signature recovery (the
+/// slow part) runs outside any write transaction; [`consume`] then takes the nonce.
+pub fn verify(
     conn: &mut DbConnection,
     nonce: &str,
     signature: &str,
@@ -156,8 +157,7 @@ pub fn consume(
     if used_at.is_some() {
         return Err(SettlementError::ChallengeUsed);
     }
-    let t = now();
-    if expires_at < t {
+    if expires_at < now() {
         return Err(SettlementError::ChallengeExpired);
     }
     let address: Addr = address.parse()?;
@@ -166,17 +166,31 @@ pub fn consume(
     if signer != address {
         return Err(SettlementError::BadSignature);
     }
+    Ok(address)
+}
+
+/// Take a verified challenge's nonce, in the write transaction that acts on it: one
+/// conditional statement (unused, unexpired, this purpose), so a nonce works exactly once
+/// whatever races it.
+pub fn consume(
+    conn: &mut DbConnection,
+    nonce: &str,
+    purpose: Purpose,
+) -> Result<(), SettlementError> {
+    let t = now();
     let used = diesel::update(
         wallet_challenges::table
             .find(nonce)
-            .filter(wallet_challenges::used_at.is_null()),
+            .filter(wallet_challenges::used_at.is_null())
+            .filter(wallet_challenges::purpose.eq(purpose.as_str()))
+            .filter(wallet_challenges::expires_at.ge(t)),
     )
     .set(wallet_challenges::used_at.eq(Some(t)))
     .execute(conn)?;
     if used == 0 {
         return Err(SettlementError::ChallengeUsed);
     }
-    Ok(address)
+    Ok(())
 }
 
 /// The address bound to `user_id`, if any.

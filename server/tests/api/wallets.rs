@@ -17,6 +17,7 @@ both_backends!(
     a_wallet_signs_in_to_its_own_account,
     without_a_chain_payouts_are_refused,
     a_wallet_only_account_deletes_itself_with_a_signature,
+    a_signed_challenge_works_once_under_races,
 );
 
 const KEY_A: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -452,4 +453,44 @@ async fn a_wallet_only_account_deletes_itself_with_a_signature(app: TestApp) {
     assert_eq!(r.status(), 204);
     assert_eq!(app.get("/api/me", Some(&token)).await.status(), 401);
     assert_eq!(bound(&app, s["account"]["id"].as_i64().unwrap()), None);
+}
+
+/// The signature is checked before the write; the nonce is taken in it by one conditional
+/// statement: of parallel uses of one signed challenge, exactly one signs in.
+async fn a_signed_challenge_works_once_under_races(app: TestApp) {
+    let c = challenge(&app, &address(KEY_B), "sign_in").await;
+    let sig = personal_sign(KEY_B, c["message"].as_str().unwrap()).unwrap();
+    let body = json!({"nonce": c["nonce"], "signature": sig});
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let (client, url, body) = (
+            app.client.clone(),
+            app.url("/api/wallet/sessions"),
+            body.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = vec![];
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|s| **s < 300).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s < 300 || *s == 409),
+        "{statuses:?}"
+    );
 }

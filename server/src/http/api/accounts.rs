@@ -234,16 +234,20 @@ pub async fn delete_me(
         // Or the bound wallet signs a `delete_account` challenge (its nonce is used up even
         // if the deletion is then refused, e.g. with LIVE left: ask for a new one).
         (None, Some(nonce), Some(signature)) => {
+            use crate::settlement::wallets as w;
             let uid = user.id;
+            let n = nonce.clone();
+            let signer = state
+                .db
+                .read(move |conn| w::verify(conn, &n, &signature, w::Purpose::Delete))
+                .await?;
             state
                 .db
                 .write(move |conn| {
-                    use crate::settlement::wallets as w;
-                    let signer = w::consume(conn, &nonce, &signature, w::Purpose::Delete)?;
                     if w::bound_address(conn, uid)? != Some(signer) {
                         return Err(crate::settlement::SettlementError::BadSignature);
                     }
-                    Ok(())
+                    w::consume(conn, &nonce, w::Purpose::Delete)
                 })
                 .await?;
         }

@@ -97,10 +97,16 @@ pub async fn bind(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let user_id = current.user.id;
+    // The signature is checked outside the write transaction; the write takes the nonce.
+    let nonce = body.nonce.clone();
+    let address = state
+        .db
+        .read(move |conn| w::verify(conn, &body.nonce, &body.signature, Purpose::Bind))
+        .await?;
     let (bound, balance) = state
         .db
         .write(move |conn| {
-            let address = w::consume(conn, &body.nonce, &body.signature, Purpose::Bind)?;
+            w::consume(conn, &nonce, Purpose::Bind)?;
             let bound = w::bind(conn, user_id, address)?;
             Ok::<_, SettlementError>((bound, ledger::balance(conn, user_id)?))
         })
@@ -138,10 +144,15 @@ pub async fn wallet_sign_in(
     state.limits.by_ip(&state.limits.sign_in_ip, &req)?;
     let body = body.into_inner();
     let days = i64::from(state.config.session_days);
+    let nonce = body.nonce.clone();
+    let address = state
+        .db
+        .read(move |conn| w::verify(conn, &body.nonce, &body.signature, Purpose::SignIn))
+        .await?;
     let (user, created, token, expires) = state
         .db
         .write(move |conn| {
-            let address = w::consume(conn, &body.nonce, &body.signature, Purpose::SignIn)?;
+            w::consume(conn, &nonce, Purpose::SignIn)?;
             let (user, created) = w::sign_in_account(conn, address)?;
             let (token, expires) = accounts::issue_token(
                 conn,
