@@ -1098,6 +1098,70 @@ mod iddocs {
         }
     }
 
+    /// Finding 6 on PostgreSQL: after a deletion commits, the keys table's file on disk holds no
+    /// copy of the deleted key (the table is rewritten). Reads the table's file in PostgreSQL's
+    /// data directory, so it needs the server on this machine (as in CI).
+    #[tokio::test]
+    async fn a_deleted_key_leaves_no_copy_in_the_postgresql_table_file() {
+        use diesel::prelude::*;
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let app = crate::helpers::spawn_app(Backend::Postgres).await;
+        let (chief, _) = app.verifier().await;
+        let (m, _) = app.model("yoko").await;
+        let doc = upload(&app, &m.token).await;
+        let key: Value = app
+            .get(&format!("/api/admin/iddocs/{}/key", doc["id"]), Some(chief))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let armored = key["wrapped_key"].as_str().unwrap().to_string();
+        let line = armored.lines().nth(2).unwrap().to_string();
+        let db = app.db.clone();
+        let table_file = move || -> Vec<u8> {
+            let mut c = db.conn().unwrap();
+            diesel::sql_query("CHECKPOINT").execute(&mut *c).unwrap();
+            let dir: Vec<Setting> =
+                diesel::sql_query("SELECT current_setting('data_directory') AS value")
+                    .load(&mut *c)
+                    .unwrap();
+            let file: Vec<Setting> =
+                diesel::sql_query("SELECT pg_relation_filepath('id_document_keys') AS value")
+                    .load(&mut *c)
+                    .unwrap();
+            let path = Path::new(&dir[0].value).join(&file[0].value);
+            std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "this test reads {} (PostgreSQL on this machine, readable): {e}",
+                    path.display()
+                )
+            })
+        };
+        let contains = |bytes: &[u8]| bytes.windows(line.len()).any(|w| w == line.as_bytes());
+        let f = table_file.clone();
+        let before = tokio::task::spawn_blocking(move || f()).await.unwrap();
+        assert!(contains(&before), "the key is in the table file before");
+        let r = app
+            .client
+            .delete(app.url(&format!("/api/iddocs/{}", doc["id"])))
+            .bearer_auth(&m.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let after = tokio::task::spawn_blocking(move || table_file())
+            .await
+            .unwrap();
+        assert!(
+            !contains(&after),
+            "the deleted key is still in the table file"
+        );
+    }
+
     /// Under `retain`, one retained copy per model at most: an older one is shredded.
     #[tokio::test]
     async fn at_most_one_retained_copy_per_model() {
