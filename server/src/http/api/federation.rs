@@ -103,7 +103,14 @@ async fn webfinger(state: &AppState, acct: &Acct) -> Result<Url, ApiError> {
         .to_request_data()
         .is_valid_ip(&parsed)
         .await
-        .map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
+        .map_err(|e| {
+            // The detail names what the host resolved to: the log's, not the client's.
+            tracing::info!(error = %e, "WebFinger lookup refused");
+            ApiError::bad_request(
+                "invalid_url",
+                "that address cannot be fetched from this instance",
+            )
+        })?;
     let gone = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -125,13 +132,15 @@ async fn webfinger(state: &AppState, acct: &Acct) -> Result<Url, ApiError> {
         .send()
         .await
         .map_err(|e| {
+            // Connection and resolution errors name addresses: logged, not answered.
             let mut why = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 why = format!("{why}: {s}");
                 source = s.source();
             }
-            failed(why)
+            tracing::info!(host = %acct.host, error = %why, "WebFinger request failed");
+            failed("no answer".into())
         })?;
     match r.status().as_u16() {
         200..=299 => {}
