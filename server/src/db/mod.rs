@@ -118,6 +118,9 @@ pub struct Db {
     backend: Backend,
     /// Held by writers on SQLite (see the module docs); `None` on PostgreSQL.
     write_lock: Option<Arc<std::sync::Mutex<()>>>,
+    /// A purge of deleted rows that could not finish yet (SQLite readers kept the log busy):
+    /// housekeeping completes it.
+    shred_pending: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Db {
@@ -152,6 +155,7 @@ impl Db {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(Default::default),
+            shred_pending: Arc::default(),
         };
         db.migrate()?;
         Ok(db)
@@ -245,6 +249,11 @@ impl Db {
     /// the table of keys is rewritten (`VACUUM FULL`) so its old file with the dead rows is
     /// removed; PostgreSQL's own write-ahead log and any archive of it are the operator's to
     /// rotate (docs/security.md). Blocking.
+    /// Whether an earlier [`Db::shred_deleted_rows`] could not finish.
+    pub fn shred_pending(&self) -> bool {
+        self.shred_pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn shred_deleted_rows(&self, table: &str) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         match &mut *conn {
@@ -254,17 +263,43 @@ impl Db {
                     #[diesel(sql_type = diesel::sql_types::Integer)]
                     busy: i32,
                 }
-                for _ in 0..100 {
-                    let r: Vec<Checkpoint> =
-                        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load(c)?;
-                    if r.first().is_some_and(|c| c.busy == 0) {
-                        return Ok(());
+                // A TRUNCATE checkpoint holds SQLite's writer lock while it waits for readers:
+                // it runs under this process's writer mutex (our writers queue behind it instead
+                // of timing out) and waits for readers briefly, retrying between other writes.
+                c.batch_execute("PRAGMA busy_timeout = 250")?;
+                let mut done = false;
+                for _ in 0..40 {
+                    let result = {
+                        let _guard = self
+                            .write_lock
+                            .as_ref()
+                            .map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+                        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load::<Checkpoint>(c)
+                    };
+                    match result {
+                        Ok(r) if r.first().is_some_and(|c| c.busy == 0) => {
+                            done = true;
+                            break;
+                        }
+                        // Busy (readers of an older snapshot): try again shortly.
+                        Ok(_) | Err(diesel::result::Error::DatabaseError(_, _)) => {}
+                        Err(e) => {
+                            let _ = c.batch_execute("PRAGMA busy_timeout = 5000");
+                            return Err(e.into());
+                        }
                     }
-                    std::thread::sleep(Duration::from_millis(100));
+                    std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(DbError::Connection(
-                    "the write-ahead log could not be truncated: readers kept it busy".into(),
-                ))
+                c.batch_execute("PRAGMA busy_timeout = 5000")?;
+                self.shred_pending
+                    .store(!done, std::sync::atomic::Ordering::SeqCst);
+                if done {
+                    Ok(())
+                } else {
+                    Err(DbError::Connection(
+                        "the write-ahead log could not be truncated: readers kept it busy".into(),
+                    ))
+                }
             }
             DbConnection::Postgres(c) => {
                 if !table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {

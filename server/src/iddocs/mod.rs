@@ -905,9 +905,9 @@ pub async fn housekeeping(
     at: NaiveDateTime,
 ) -> Result<bool, IdDocError> {
     let after = db.write(move |conn| sweep(conn, at)).await?;
-    // On SQLite every round truncates the write-ahead log (cheap), so a purge whose own
-    // truncation failed (readers kept the log busy) is completed here.
-    if after.keys_shredded || db.backend() == crate::db::Backend::Sqlite {
+    // A purge whose own truncation could not finish (readers kept SQLite's log busy) is
+    // completed here.
+    if after.keys_shredded || db.shred_pending() {
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.shred_deleted_rows("id_document_keys"))
             .await
