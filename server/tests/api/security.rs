@@ -1143,7 +1143,7 @@ mod iddocs {
         };
         let contains = |bytes: &[u8]| bytes.windows(line.len()).any(|w| w == line.as_bytes());
         let f = table_file.clone();
-        let before = tokio::task::spawn_blocking(move || f()).await.unwrap();
+        let before = tokio::task::spawn_blocking(f).await.unwrap();
         assert!(contains(&before), "the key is in the table file before");
         let r = app
             .client
@@ -1153,9 +1153,7 @@ mod iddocs {
             .await
             .unwrap();
         assert_eq!(r.status(), 204);
-        let after = tokio::task::spawn_blocking(move || table_file())
-            .await
-            .unwrap();
+        let after = tokio::task::spawn_blocking(table_file).await.unwrap();
         assert!(
             !contains(&after),
             "the deleted key is still in the table file"
