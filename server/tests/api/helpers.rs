@@ -284,20 +284,46 @@ macro_rules! both_backends {
 pub const ID_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR PASSPORT 4711 JANE DOE 1990-01-01";
 
 impl TestApp {
+    /// Register a fresh age identity as a verifier key of `admin_token`'s admin; returns it.
+    pub async fn add_verifier_key(&self, admin_token: &str) -> age::x25519::Identity {
+        let identity = age::x25519::Identity::generate();
+        let r = self
+            .post_json(
+                "/api/admin/verifiers",
+                &json!({"recipient": identity.to_public().to_string()}),
+                Some(admin_token),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "register verifier");
+        identity
+    }
+
+    /// `GET path` as JSON (any status).
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        self.get(path, token).await.json().await.expect("json body")
+    }
+
+    /// A room's status as the public sees it.
+    pub async fn room_status(&self, room: i64) -> String {
+        let v = self.get_json(&format!("/api/rooms/{room}"), None).await;
+        v["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The caller's verification status (`GET /api/me/verification`).
+    pub async fn verification(&self, token: &str) -> Value {
+        self.get("/api/me/verification", Some(token))
+            .await
+            .json()
+            .await
+            .expect("verification json")
+    }
+
     /// An admin with an API token, registered as verifier with an age identity made here.
     pub async fn verifier(&self) -> &(String, age::x25519::Identity) {
         self.admin
             .get_or_init(|| async {
                 let token = self.make_admin("chief").await;
-                let identity = age::x25519::Identity::generate();
-                let r = self
-                    .post_json(
-                        "/api/admin/verifiers",
-                        &json!({"recipient": identity.to_public().to_string()}),
-                        Some(&token),
-                    )
-                    .await;
-                assert_eq!(r.status(), 201, "register verifier");
+                let identity = self.add_verifier_key(&token).await;
                 (token, identity)
             })
             .await
@@ -381,4 +407,18 @@ impl TestApp {
         assert_eq!(r.status(), 200, "approve");
         (m, room)
     }
+}
+
+/// Every file below `dir`, recursively.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

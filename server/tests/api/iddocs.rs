@@ -1,5 +1,3 @@
-use std::path::Path;
-
 use age::secrecy::ExposeSecret;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
@@ -7,7 +5,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::both_backends;
-use crate::helpers::{assert_error, spawn_app_with, Backend, TestApp, ID_PNG};
+use crate::helpers::{assert_error, files_under, spawn_app_with, Backend, TestApp, ID_PNG};
 use livestars_server::db::schema::{id_document_keys, id_documents, rooms};
 use livestars_server::iddocs::{self, crypto};
 
@@ -22,21 +20,6 @@ both_backends!(
     rewrap_to_a_new_verifier_set,
     verifier_registration_is_checked,
 );
-
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
 
 fn iddoc_files(app: &TestApp) -> Vec<std::path::PathBuf> {
     files_under(&app.config.data_dir.join("iddocs"))
@@ -76,11 +59,7 @@ async fn assert_gate_shut(app: &TestApp, room: i64, token: &str) {
 }
 
 async fn verification(app: &TestApp, token: &str) -> Value {
-    app.get("/api/me/verification", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap()
+    app.verification(token).await
 }
 
 async fn upload_ok(app: &TestApp, token: &str) -> Value {
@@ -492,15 +471,7 @@ async fn rewrap_to_a_new_verifier_set(app: TestApp) {
 
     // A second verifier joins: the document is not wrapped to her yet.
     let deputy = app.make_admin("deputy").await;
-    let deputy_identity = age::x25519::Identity::generate();
-    let r = app
-        .post_json(
-            "/api/admin/verifiers",
-            &json!({"recipient": deputy_identity.to_public().to_string()}),
-            Some(&deputy),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    let deputy_identity = app.add_verifier_key(&deputy).await;
     let list: Value = app
         .get("/api/admin/iddocs", Some(chief))
         .await

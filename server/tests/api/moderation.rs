@@ -13,16 +13,6 @@ both_backends!(
     moderation_is_for_admins_only,
 );
 
-async fn room_status(app: &TestApp, room: i64) -> String {
-    let v: Value = app
-        .get(&format!("/api/rooms/{room}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["status"].as_str().unwrap().to_string()
-}
-
 async fn stats_count_what_is_there(app: TestApp) {
     let (admin, _) = app.verifier().await;
     let (m, room) = app.verified_model("ada").await;
@@ -66,7 +56,7 @@ async fn suspension_locks_out_and_ends_the_show(app: TestApp) {
     assert_eq!(r.status(), 200);
     let u: Value = r.json().await.unwrap();
     assert_eq!(u["suspended"], true);
-    assert_eq!(room_status(&app, room).await, "offline");
+    assert_eq!(app.room_status(room).await, "offline");
     assert_error(
         app.get("/api/me", Some(&m.token)).await,
         401,
@@ -130,7 +120,7 @@ async fn roles_change_with_their_consequences(app: TestApp) {
     app.post_empty(&format!("/api/rooms/{room}/start"), &m.token)
         .await;
     assert_eq!(put_role(&app, m.id, "viewer").await.status(), 200);
-    assert_eq!(room_status(&app, room).await, "offline");
+    assert_eq!(app.room_status(room).await, "offline");
     // She may become a model again on her own, and finds her profile and room as they were.
     let r = app.post_empty("/api/me/model", &m.token).await;
     assert_eq!(r.status(), 200);
@@ -167,7 +157,7 @@ async fn admins_force_end_shows(app: TestApp) {
         .post_empty(&format!("/api/admin/rooms/{room}/end"), admin)
         .await;
     assert_eq!(r.status(), 204);
-    assert_eq!(room_status(&app, room).await, "offline");
+    assert_eq!(app.room_status(room).await, "offline");
     let r = app
         .post_empty(&format!("/api/admin/rooms/{room}/end"), admin)
         .await;
@@ -248,7 +238,7 @@ async fn reports_are_filed_and_resolved(app: TestApp) {
     let rep: Value = r.json().await.unwrap();
     assert_eq!(rep["status"], "resolved");
     assert_eq!(rep["resolution"], "show_ended");
-    assert_eq!(room_status(&app, room).await, "offline");
+    assert_eq!(app.room_status(room).await, "offline");
     let r = app
         .post_json(
             &format!("/api/admin/reports/{id}/resolve"),

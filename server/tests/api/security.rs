@@ -144,12 +144,7 @@ async fn parallel_sign_ins_during_a_suspension_leave_no_working_token(app: TestA
             .await;
         assert_eq!(r.status(), 401);
     }
-    let v: Value = app
-        .get(&format!("/api/rooms/{room}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.get_json(&format!("/api/rooms/{room}"), None).await;
     assert_eq!(v["status"], "offline");
 }
 
@@ -200,24 +195,14 @@ async fn a_suspended_model_cannot_start_a_show_with_a_stale_session(app: TestApp
         matches!(started, Err(livestars_server::rooms::RoomError::Suspended)),
         "{started:?}"
     );
-    let v: Value = app
-        .get(&format!("/api/rooms/{room}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.get_json(&format!("/api/rooms/{room}"), None).await;
     assert_eq!(v["status"], "offline");
 }
 
 async fn a_demoted_admins_token_stops_working(app: TestApp) {
     let (chief, _) = app.verifier().await;
     let second = app.make_admin("second").await;
-    let me: Value = app
-        .get("/api/me", Some(&second))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/me", Some(&second)).await;
     let r = app
         .client
         .put(app.url(&format!("/api/admin/users/{}/role", me["id"])))
@@ -239,12 +224,7 @@ async fn a_demoted_admins_token_stops_working(app: TestApp) {
 async fn admin_tokens_are_listed_and_revoked(app: TestApp) {
     let (chief, _) = app.verifier().await;
     let second = app.make_admin("second").await;
-    let list: Value = app
-        .get("/api/admin/tokens", Some(chief))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/admin/tokens", Some(chief)).await;
     let names: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -283,12 +263,7 @@ async fn admin_tokens_are_listed_and_revoked(app: TestApp) {
         "not_found",
     )
     .await;
-    let trail: Value = app
-        .get("/api/admin/audit", Some(chief))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let trail: Value = app.get_json("/api/admin/audit", Some(chief)).await;
     assert!(trail.to_string().contains("admin_token_revoked"), "{trail}");
 }
 
@@ -326,12 +301,7 @@ async fn names_and_titles_show_what_they_are(app: TestApp) {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let v: Value = app
-        .get(&format!("/api/rooms/{room}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.get_json(&format!("/api/rooms/{room}"), None).await;
     assert_eq!(v["title"], "Late show tonight");
 }
 
@@ -353,16 +323,6 @@ async fn cookie_model(app: &TestApp, name: &str) -> (String, i64) {
         .expect("session cookie")
         .to_string();
     (cookie, room)
-}
-
-async fn room_status(app: &TestApp, room: i64) -> String {
-    let v: Value = app
-        .get(&format!("/api/rooms/{room}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["status"].as_str().unwrap_or_default().to_string()
 }
 
 async fn cross_site_requests_on_a_cookie_session_are_refused(app: TestApp) {
@@ -389,7 +349,7 @@ async fn cross_site_requests_on_a_cookie_session_are_refused(app: TestApp) {
         .await
         .unwrap();
     assert_error(r, 403, "cross_site").await;
-    assert_eq!(room_status(&app, room).await, "offline", "nothing changed");
+    assert_eq!(app.room_status(room).await, "offline", "nothing changed");
     // Replacing the ID document from another site: refused, the approved one stays.
     let r = app
         .client
@@ -410,7 +370,7 @@ async fn cross_site_requests_on_a_cookie_session_are_refused(app: TestApp) {
     .await
     .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(room_status(&app, room).await, "live");
+    assert_eq!(app.room_status(room).await, "live");
 }
 
 async fn forms_and_plain_text_are_refused_on_every_state_change(app: TestApp) {
@@ -438,7 +398,7 @@ async fn forms_and_plain_text_are_refused_on_every_state_change(app: TestApp) {
             assert_error(r, 415, "unsupported_media_type").await;
         }
     }
-    assert_eq!(room_status(&app, room).await, "offline");
+    assert_eq!(app.room_status(room).await, "offline");
     let v: Value = app
         .client
         .get(app.url("/api/me/verification"))
@@ -645,55 +605,49 @@ async fn sign_ups_challenges_reports_tips_and_uploads_are_limited() {
     assert_limited(r).await;
 }
 
+/// An instance that limits sign-ups to one per address and reads `X-Forwarded-For` from the
+/// given proxies.
+async fn behind_proxy(trusted: Vec<String>) -> TestApp {
+    spawn_app_with(Backend::Sqlite, move |c| {
+        c.limits = Limits {
+            sign_up_per_ip: "1/3600".into(),
+            ..Limits::unlimited()
+        };
+        c.client_ip_header = "X-Forwarded-For".into();
+        c.trusted_proxies = trusted;
+    })
+    .await
+}
+
+async fn sign_up_from(app: &TestApp, name: &str, forwarded_for: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/accounts"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_client_address_comes_from_a_trusted_proxy_only() {
     // Behind a proxy on loopback: each forwarded address has its own bucket.
-    let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.limits = Limits {
-            sign_up_per_ip: "1/3600".into(),
-            ..Limits::unlimited()
-        };
-        c.client_ip_header = "X-Forwarded-For".into();
-        c.trusted_proxies = vec!["127.0.0.1".into()];
-    })
-    .await;
-    let sign_up = |name: &'static str, xff: &'static str| {
-        app.client
-            .post(app.url("/api/accounts"))
-            .header("x-forwarded-for", xff)
-            .json(&json!({"username": name, "password": PASSWORD}))
-            .send()
-    };
-    assert_eq!(sign_up("kai", "203.0.113.7").await.unwrap().status(), 201);
+    let app = behind_proxy(vec!["127.0.0.1".into()]).await;
+    assert_eq!(sign_up_from(&app, "kai", "203.0.113.7").await.status(), 201);
     // The client forged a first entry; the proxy's (last) one counts.
-    assert_limited(sign_up("kbo", "198.51.100.1, 203.0.113.7").await.unwrap()).await;
-    assert_eq!(sign_up("kcy", "203.0.113.8").await.unwrap().status(), 201);
+    assert_limited(sign_up_from(&app, "kbo", "198.51.100.1, 203.0.113.7").await).await;
+    assert_eq!(sign_up_from(&app, "kcy", "203.0.113.8").await.status(), 201);
     // IPv6 counts per /64.
     assert_eq!(
-        sign_up("kdi", "2001:db8:1:2::1").await.unwrap().status(),
+        sign_up_from(&app, "kdi", "2001:db8:1:2::1").await.status(),
         201
     );
-    assert_limited(sign_up("kev", "2001:db8:1:2::ffff").await.unwrap()).await;
+    assert_limited(sign_up_from(&app, "kev", "2001:db8:1:2::ffff").await).await;
 
     // Not behind a trusted proxy: the header is ignored, the peer address counts.
-    let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.limits = Limits {
-            sign_up_per_ip: "1/3600".into(),
-            ..Limits::unlimited()
-        };
-        c.client_ip_header = "X-Forwarded-For".into();
-        c.trusted_proxies = vec![];
-    })
-    .await;
-    let sign_up = |name: &'static str, xff: &'static str| {
-        app.client
-            .post(app.url("/api/accounts"))
-            .header("x-forwarded-for", xff)
-            .json(&json!({"username": name, "password": PASSWORD}))
-            .send()
-    };
-    assert_eq!(sign_up("lai", "203.0.113.7").await.unwrap().status(), 201);
-    assert_limited(sign_up("lbo", "203.0.113.8").await.unwrap()).await;
+    let app = behind_proxy(vec![]).await;
+    assert_eq!(sign_up_from(&app, "lai", "203.0.113.7").await.status(), 201);
+    assert_limited(sign_up_from(&app, "lbo", "203.0.113.8").await).await;
 }
 
 #[tokio::test]
@@ -800,7 +754,7 @@ mod iddocs {
     use serde_json::{json, Value};
 
     use crate::both_backends;
-    use crate::helpers::{assert_error, spawn_app_with, Backend, TestApp, ID_PNG};
+    use crate::helpers::{assert_error, files_under, spawn_app_with, Backend, TestApp, ID_PNG};
 
     both_backends!(
         only_a_verifier_who_read_the_document_decides,
@@ -825,12 +779,7 @@ mod iddocs {
     }
 
     async fn status(app: &TestApp, token: &str) -> String {
-        let v: Value = app
-            .get("/api/me/verification", Some(token))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let v = app.verification(token).await;
         v["status"].as_str().unwrap_or_default().to_string()
     }
 
@@ -854,15 +803,7 @@ mod iddocs {
         }
         // She registers a recipient now: the document was not wrapped to it, she cannot
         // compute the proof, and the hash alone proves nothing.
-        let late = age::x25519::Identity::generate();
-        let r = app
-            .post_json(
-                "/api/admin/verifiers",
-                &json!({"recipient": late.to_public().to_string()}),
-                Some(&second),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
+        app.add_verifier_key(&second).await;
         for proof in [
             None,
             Some("00".repeat(32)),
@@ -894,21 +835,10 @@ mod iddocs {
         let doc = upload(&app, &m.token).await;
         let id = doc["id"].as_i64().unwrap();
         let second = app.make_admin("second").await;
-        let mine = age::x25519::Identity::generate();
-        let r = app
-            .post_json(
-                "/api/admin/verifiers",
-                &json!({"recipient": mine.to_public().to_string()}),
-                Some(&second),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
+        let mine = app.add_verifier_key(&second).await;
         let key: Value = app
-            .get(&format!("/api/admin/iddocs/{id}/key"), Some(&second))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/admin/iddocs/{id}/key"), Some(&second))
+            .await;
         let recipients: Vec<_> = key["current_recipients"]
             .as_array()
             .unwrap()
@@ -932,11 +862,8 @@ mod iddocs {
             assert_error(r, 403, "bad_key_proof").await;
         }
         let after: Value = app
-            .get(&format!("/api/admin/iddocs/{id}/key"), Some(chief))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/admin/iddocs/{id}/key"), Some(chief))
+            .await;
         assert_eq!(
             after["key_sha256"], key["key_sha256"],
             "the key is untouched"
@@ -966,12 +893,7 @@ mod iddocs {
         assert!(r.headers().contains_key("retry-after"));
         assert_error(r, 429, "rate_limited").await;
         // Deleting does not give uploads back.
-        let v: Value = app
-            .get("/api/me/verification", Some(&m.token))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let v = app.verification(&m.token).await;
         let r = app
             .client
             .delete(app.url(&format!("/api/iddocs/{}", v["document_id"])))
@@ -1028,19 +950,6 @@ mod iddocs {
         assert_eq!(row, (None, None, None));
     }
 
-    fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-        let mut out = vec![];
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-        out
-    }
-
     /// Finding 6: after a deletion commits, no file the server writes holds the deleted
     /// wrapped key (SQLite: neither the database nor its write-ahead log).
     #[tokio::test]
@@ -1053,11 +962,8 @@ mod iddocs {
         for token in [&m.token, &n.token] {
             let doc = upload(&app, token).await;
             let key: Value = app
-                .get(&format!("/api/admin/iddocs/{}/key", doc["id"]), Some(chief))
-                .await
-                .json()
-                .await
-                .unwrap();
+                .get_json(&format!("/api/admin/iddocs/{}/key", doc["id"]), Some(chief))
+                .await;
             // A line of the armored body: unique to this key.
             let armored = key["wrapped_key"].as_str().unwrap().to_string();
             let line = armored.lines().nth(2).unwrap().to_string();
@@ -1114,11 +1020,8 @@ mod iddocs {
         let (m, _) = app.model("yoko").await;
         let doc = upload(&app, &m.token).await;
         let key: Value = app
-            .get(&format!("/api/admin/iddocs/{}/key", doc["id"]), Some(chief))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/admin/iddocs/{}/key", doc["id"]), Some(chief))
+            .await;
         let armored = key["wrapped_key"].as_str().unwrap().to_string();
         let line = armored.lines().nth(2).unwrap().to_string();
         let db = app.db.clone();
