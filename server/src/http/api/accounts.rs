@@ -199,9 +199,10 @@ pub async fn become_model(
 }
 
 /// Delete one's account, confirmed with the password or a signature of the bound wallet. Her
-/// ID documents are deleted (under the instance's retention policy), a running show ends, her profile, avatar, room and sessions go,
-/// and her followers on other instances are told (`Delete` of her actor). Her username stays
-/// reserved so that nobody else can take her address. An account with LIVE left, or a payout
+/// ID documents are deleted (under the instance's retention policy), a running show ends, her
+/// profile, avatar, room and sessions go, and her followers on other instances are told
+/// (`Delete` of her actor). Her username stays reserved so that nobody else can take her
+/// address. An account with LIVE left, or a payout
 /// on its way, is not deleted (409): she withdraws first — nothing is left behind.
 #[utoipa::path(delete, path = "/api/me", tag = "accounts",
     request_body = DeleteAccountRequest, security(("bearer" = [])),
