@@ -68,6 +68,8 @@ fn main() -> anyhow::Result<()> {
         data_dir: data.path().to_path_buf(),
         workers: 1,
         iddoc_max_bytes: DOC + 1,
+        // Throughput, not refusals: one model uploads again and again.
+        limits: livestars_server::config::Limits::unlimited(),
         ..Config::default()
     };
     let http = rt.block_on(async move {

@@ -147,6 +147,8 @@ fn main() -> anyhow::Result<()> {
     let mut config = Config {
         bind: "127.0.0.1:0".into(),
         workers: 2,
+        // Throughput, not refusals: one address plays every tipper.
+        limits: livestars_server::config::Limits::unlimited(),
         ..Config::default()
     };
     if let Some(url) = &pg {

@@ -294,6 +294,18 @@ pub struct Instance {
     env: Vec<(String, String)>,
 }
 
+/// Every rate limit off, for instances that play many users from one address.
+const UNLIMITED: &[(&str, &str)] = &[
+    ("LIVESTARS_LIMIT_SIGN_IN_PER_IP", "off"),
+    ("LIVESTARS_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT", "off"),
+    ("LIVESTARS_LIMIT_SIGN_UP_PER_IP", "off"),
+    ("LIVESTARS_LIMIT_CHALLENGES_PER_IP", "off"),
+    ("LIVESTARS_LIMIT_REPORTS_PER_ACCOUNT", "off"),
+    ("LIVESTARS_LIMIT_UPLOADS_PER_ACCOUNT", "off"),
+    ("LIVESTARS_LIMIT_TIPS_PER_ACCOUNT", "off"),
+    ("LIVESTARS_LIMIT_IDDOC_UPLOADS_PER_DAY", "1000"),
+];
+
 impl Instance {
     /// Start an instance on SQLite in a fresh directory.
     pub fn start() -> Instance {
@@ -358,6 +370,10 @@ impl Instance {
             .arg("--data-dir")
             .arg(data_dir.path())
             .env_remove("LIVESTARS_DATABASE_URL")
+            // One loopback address plays every user of a scenario: per-address limits would
+            // refuse the scenario, not protect anything (the limits have tests of their own
+            // in server/tests/api/security.rs). A test's own settings still win.
+            .envs(UNLIMITED.iter().copied())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::piped())
             .stderr(if std::env::var_os("LIVESTARS_E2E_LOGS").is_some() {
