@@ -230,7 +230,7 @@ fn same_binary_runs_on_postgres() {
         assert_eq!(v["database"], "postgres");
     }
     assert!(
-        !dir.path().join("data").exists(),
+        !dir.path().join("data").join("livestars.db").exists(),
         "no SQLite file on PostgreSQL"
     );
     diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
