@@ -336,6 +336,7 @@ impl Service {
                     ))
                 })?;
                 chain::address_of_key(&k)?;
+                warn_if_shared(&config.chain_key_file);
                 Some(k)
             };
             let treasury = if config.chain_treasury.is_empty() {
@@ -547,4 +548,24 @@ mod tests {
             .parse::<Addr>()
             .is_err());
     }
+}
+
+/// The hot wallet's key file should be the server's alone (0600): say so loudly when it is not.
+fn warn_if_shared(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "chain_key_file is readable by other users: chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
