@@ -126,6 +126,13 @@ impl Application {
             },
         ));
         let limits = Arc::new(http::limits::Limits::new(&config)?);
+        if config.public_url.starts_with("https://") && config.client_ip_header.is_empty() {
+            // Behind a TLS proxy every request comes from the proxy: one address for everyone.
+            tracing::warn!(
+                "public_url is https but client_ip_header is empty: behind a reverse proxy all \
+                 clients share the proxy's rate-limit buckets; set client_ip_header"
+            );
+        }
         let hash_threads = match config.password_hash_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| (usize::from(n) / 2).max(1)),
             n => n,
