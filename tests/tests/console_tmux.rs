@@ -251,6 +251,25 @@ async fn verifier_approves_and_rejects_in_the_console() {
         .unwrap();
     assert_eq!(r.status(), 401, "a suspended model's session ends");
 
+    // The deputy's admin API token: listed, then revoked; it stops working at once.
+    tmux.keys(&["/"]);
+    tmux.wait_for("Search usernames");
+    tmux.keys(&["deputy", "Enter"]);
+    tmux.wait_for("Accounts matching \"deputy\" (1)");
+    // The title changes at once; the list when the search has answered.
+    tmux.wait_for("deputy                 admin");
+    tmux.keys(&["t"]);
+    tmux.wait_for("deputy's admin API tokens:");
+    tmux.keys(&["T"]);
+    tmux.wait_for("revoked 1 admin API token(s) of deputy");
+    let r = client
+        .get(format!("{}/api/me", inst.url))
+        .bearer_auth(&deputy_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a revoked admin token ends");
+
     // Federation: block a domain, switch to allowlist mode; the instance applies both.
     tmux.keys(&["5"]);
     tmux.wait_for("Mode: open");
@@ -264,7 +283,7 @@ async fn verifier_approves_and_rejects_in_the_console() {
     let policy = get_json(
         &client,
         &format!("{}/api/admin/federation", inst.url),
-        &deputy_token,
+        &token,
     )
     .await;
     assert_eq!(policy["mode"], "allowlist");
