@@ -471,6 +471,26 @@ fn url_host(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_string()
 }
 
+/// The hot wallet's key file should be the server's alone (0600): say so loudly when it is not.
+fn warn_if_shared(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "chain_key_file is readable by other users: chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,24 +568,4 @@ mod tests {
             .parse::<Addr>()
             .is_err());
     }
-}
-
-/// The hot wallet's key file should be the server's alone (0600): say so loudly when it is not.
-fn warn_if_shared(path: &std::path::Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    file = %path.display(),
-                    mode = format!("{mode:o}"),
-                    "chain_key_file is readable by other users: chmod 600 it"
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
