@@ -70,12 +70,17 @@ impl Limiter {
             at: now,
         });
         Self::refill(rate, b, now);
+        Self::wait(rate, b)?;
+        b.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// `Ok` when the (refilled) bucket holds a token, else the seconds until it does.
+    fn wait(rate: Rate, b: &Bucket) -> Result<(), u64> {
         if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
             Ok(())
         } else {
-            let wait = (1.0 - b.tokens) * Self::per_token(rate);
-            Err(wait.ceil().max(1.0) as u64)
+            Err(((1.0 - b.tokens) * Self::per_token(rate)).ceil().max(1.0) as u64)
         }
     }
 
@@ -89,11 +94,7 @@ impl Limiter {
             None => Ok(()),
             Some(b) => {
                 Self::refill(rate, b, now);
-                if b.tokens >= 1.0 {
-                    Ok(())
-                } else {
-                    Err(((1.0 - b.tokens) * Self::per_token(rate)).ceil().max(1.0) as u64)
-                }
+                Self::wait(rate, b)
             }
         }
     }
