@@ -24,6 +24,9 @@ use crate::http::federation::Fed;
 use crate::http::{self, AppState};
 use crate::rooms::directory::Directory;
 
+/// Every outgoing federation request (delivery, fetch) ends within this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -111,7 +114,9 @@ impl Application {
             max_backoff: Duration::from_secs(config.federation_max_backoff_secs.max(1)),
             dead_after: Duration::from_secs(config.federation_dead_after_secs),
             per_instance: config.federation_per_instance,
-            lease: Duration::from_secs(30),
+            // A claimed delivery is due again once its request surely ended (a process killed
+            // mid-send leaves it waiting no longer than this).
+            lease: REQUEST_TIMEOUT + Duration::from_secs(5),
         };
         let settle = Arc::new(
             crate::settlement::Service::start(&config)
@@ -252,7 +257,7 @@ async fn federation(
         directory,
         notify: notify.clone(),
     };
-    let timeout = Duration::from_secs(10);
+    let timeout = REQUEST_TIMEOUT;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)

@@ -340,7 +340,7 @@ async fn three_instances_federate(backend: Backend) {
     assert_eq!(s, 200);
 
     // A delivery survives: A is down when Anna retitles, B is killed with it queued; both
-    // restart, and it arrives.
+    // restart, and it arrives (a delivery claimed when B died waits out its lease: 15 s).
     let mut a = a;
     a.kill();
     net.retitle(&b, &anna, room, "After the storm").await;
@@ -349,7 +349,7 @@ async fn three_instances_federate(backend: Backend) {
     a.restart();
     eventually(
         "the queued title reaches A after both restarts",
-        30,
+        45,
         || async {
             let r = net.listed(&a, &anna_handle).await?;
             (r["room"]["title"] == "After the storm").then_some(())
