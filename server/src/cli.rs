@@ -268,17 +268,38 @@ async fn reconcile(config: &Config) -> anyhow::Result<bool> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let head = chain.head().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let config2 = config.clone();
-    let (e, scanned) = tokio::task::spawn_blocking(move || {
-        let db = open_db(&config2)?;
-        db.write_blocking(|conn| {
-            let e =
-                crate::settlement::payouts::expected(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let scanned =
-                crate::settlement::watcher::scanned_to(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok::<_, anyhow::Error>((e, scanned))
+    let db = tokio::task::spawn_blocking(move || open_db(&config2)).await??;
+    let mut ok = true;
+    // The node must be on the chain this database settles (recorded on first contact).
+    if let Some(reason) = crate::settlement::watcher::check_identity(chain.as_ref(), &db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        println!("settlement is halted: {reason}");
+        ok = false;
+    }
+    let (e, scanned, orphaned) = db
+        .read(|conn| {
+            use crate::db::schema::chain_deposits as d;
+            use diesel::prelude::*;
+            let e = crate::settlement::payouts::expected(conn)?;
+            let scanned = crate::settlement::watcher::scanned_to(conn)?;
+            let orphaned: Vec<(String, i64, String, Option<i64>)> = d::table
+                .filter(d::orphaned_at.is_not_null())
+                .select((d::tx_hash, d::units, d::status, d::user_id))
+                .load(conn)?;
+            Ok::<_, crate::settlement::SettlementError>((e, scanned, orphaned))
         })
-    })
-    .await??;
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (tx, units, status, user) in &orphaned {
+        let who = user.map_or(String::new(), |u| format!(" to account {u}"));
+        println!(
+            "deposit {tx} ({} LIVE, {status}{who}) was removed from the chain by a reorganisation deeper than the confirmations: the treasury lacks it until the transfer is mined again; an operator must resolve it",
+            crate::ledger::format_amount(*units)
+        );
+        ok = false;
+    }
     let high = (e.deposits_in + e.pending_deposits).saturating_sub(e.paid_out);
     let low = high.saturating_sub(e.in_flight);
     let d = connected.decimals;
@@ -301,7 +322,7 @@ async fn reconcile(config: &Config) -> anyhow::Result<bool> {
     }
     if (low..=high).contains(&on_chain) {
         println!("treasury reconciles with the ledger");
-        Ok(true)
+        Ok(ok)
     } else if on_chain > high {
         println!(
             "treasury holds {} base units MORE than the ledger accounts for",

@@ -94,6 +94,10 @@ pub struct Config {
     pub payout_gas_limit: u64,
     /// A payout pending this long is replaced with fees raised by 12.5% (`LIVESTARS_PAYOUT_BUMP_AFTER_SECS`).
     pub payout_bump_after_secs: u64,
+    /// How long one process holds the payout signer's lease; other processes on the same
+    /// database stand by and take over when it lapses. 0: no lease, every process signs and
+    /// follows (the refund rules still hold) (`LIVESTARS_PAYOUT_LEASE_SECS`).
+    pub payout_lease_secs: u64,
     /// Who pays the gas: `instance` (default) or `deducted` — then `payout_fee` is shown and
     /// charged on top of the amount (`LIVESTARS_PAYOUT_GAS`).
     pub payout_gas: String,
@@ -293,6 +297,7 @@ impl Default for Config {
             chain_poll_ms: 2000,
             payout_gas_limit: 100_000,
             payout_bump_after_secs: 120,
+            payout_lease_secs: 30,
             payout_gas: "instance".into(),
             payout_fee: "0".into(),
             usd_rate: String::new(),
@@ -486,6 +491,9 @@ impl Config {
             "LIVESTARS_PAYOUT_BUMP_AFTER_SECS" => {
                 self.payout_bump_after_secs = num("LIVESTARS_PAYOUT_BUMP_AFTER_SECS", &value)?
             }
+            "LIVESTARS_PAYOUT_LEASE_SECS" => {
+                self.payout_lease_secs = num("LIVESTARS_PAYOUT_LEASE_SECS", &value)?
+            }
             "LIVESTARS_PAYOUT_GAS" => self.payout_gas = value,
             "LIVESTARS_PAYOUT_FEE" => self.payout_fee = value,
             "LIVESTARS_USD_RATE" => self.usd_rate = value,
@@ -670,6 +678,12 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key: "chain_confirmations",
                     message: "between 1 and 1000".into(),
+                });
+            }
+            if self.payout_lease_secs > 3600 {
+                return Err(ConfigError::Invalid {
+                    key: "payout_lease_secs",
+                    message: "at most 3600 seconds (0: no lease, every process signs)".into(),
                 });
             }
             if !(1..=10_000).contains(&self.chain_scan_blocks) {

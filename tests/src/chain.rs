@@ -77,7 +77,15 @@ impl Node {
         let mut node = Node {
             url: format!("http://127.0.0.1:{port}"),
             child,
-            http: crate::http_client(),
+            // Idle connections are dropped well before the node's keep-alive (5 s) ends them, so a
+            // call never goes out on a connection the node is closing.
+            http: {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .pool_idle_timeout(Duration::from_secs(2))
+                    .build()
+                    .expect("client")
+            },
             accounts: vec![],
         };
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -232,3 +240,131 @@ impl Drop for Node {
 
 /// 10^18: one LIVE in the token's base units (18 decimals).
 pub const LIVE: u128 = 1_000_000_000_000_000_000;
+
+/// What the [`RpcProxy`] does to the calls it passes on.
+#[derive(Debug, Default, Clone)]
+pub struct ProxyRules {
+    /// JSON-RPC methods held back this long before they are forwarded (the node then answers
+    /// with its state after the delay, like a slow link).
+    pub delays: Vec<(String, Duration)>,
+    /// Every connection is closed at once: the node looks down.
+    pub down: bool,
+}
+
+/// An HTTP JSON-RPC proxy in front of a [`Node`], for outages and slow methods on demand:
+/// an instance configured with [`RpcProxy::url`] talks to the node through it.
+/// It runs on the test's runtime: use a multi-threaded one, since starting a process blocks.
+pub struct RpcProxy {
+    pub url: String,
+    rules: std::sync::Arc<std::sync::Mutex<ProxyRules>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RpcProxy {
+    /// Listen on a free port and forward to `node_url`.
+    pub async fn start(node_url: &str) -> RpcProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let rules = std::sync::Arc::new(std::sync::Mutex::new(ProxyRules::default()));
+        let (target, r) = (node_url.to_string(), rules.clone());
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                if r.lock().map(|g| g.down).unwrap_or(false) {
+                    drop(sock);
+                    continue;
+                }
+                tokio::spawn(serve(sock, http.clone(), target.clone(), r.clone()));
+            }
+        });
+        RpcProxy { url, rules, task }
+    }
+
+    pub fn set(&self, rules: ProxyRules) {
+        *self.rules.lock().expect("rules") = rules;
+    }
+}
+
+impl Drop for RpcProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One client connection: HTTP/1.1 requests with a Content-Length body, kept alive.
+async fn serve(
+    mut sock: tokio::net::TcpStream,
+    http: reqwest::Client,
+    target: String,
+    rules: std::sync::Arc<std::sync::Mutex<ProxyRules>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        // Headers.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 8192];
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 8192];
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = buf[head_end..head_end + len].to_vec();
+        buf.drain(..head_end + len);
+        let (delay, down) = {
+            let g = rules.lock().expect("rules");
+            let method = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["method"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let d = g.delays.iter().find(|(m, _)| *m == method).map(|(_, d)| *d);
+            (d, g.down)
+        };
+        if down {
+            return;
+        }
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        let Ok(r) = http
+            .post(&target)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+        else {
+            return;
+        };
+        let status = r.status().as_u16();
+        let Ok(answer) = r.bytes().await else { return };
+        let reply = format!(
+            "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            answer.len()
+        );
+        if sock.write_all(reply.as_bytes()).await.is_err() || sock.write_all(&answer).await.is_err()
+        {
+            return;
+        }
+    }
+}

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod chaos;
+pub mod settle;
 
 use std::path::PathBuf;
 
@@ -292,6 +294,11 @@ pub struct Instance {
     /// How it was started, to start it again after a kill.
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Another process of the same instance (same database): the database is not its to drop.
+    shares_db: bool,
+    /// The process's stderr (its log), appended across restarts, unless LIVESTARS_E2E_LOGS
+    /// sends it to the test's stderr.
+    log_dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 /// Every rate limit off, for instances that play many users from one address.
@@ -314,6 +321,7 @@ impl Instance {
             vec![],
             None,
             tempfile::tempdir().expect("tempdir"),
+            std::sync::Arc::new(tempfile::tempdir().expect("tempdir")),
         )
     }
 
@@ -353,9 +361,37 @@ impl Instance {
             env,
             database_url,
             tempfile::tempdir().expect("tempdir"),
+            std::sync::Arc::new(tempfile::tempdir().expect("tempdir")),
         );
         i.url = format!("http://localhost:{port}");
         i
+    }
+
+    /// A second `livestars serve` process of the same instance: the same database, public URL
+    /// and settings, on its own port (as behind a load balancer). Its `url` is its own port.
+    pub fn another_process(&self) -> Instance {
+        let port = free_port();
+        let mut args = self.args.clone();
+        if let Some(i) = args.iter().position(|a| a == "--bind") {
+            if let Some(v) = args.get_mut(i + 1) {
+                *v = format!("127.0.0.1:{port}");
+            }
+        }
+        let mut i = Self::spawn(
+            args,
+            self.env.clone(),
+            self.database_url.clone(),
+            tempfile::tempdir().expect("tempdir"),
+            std::sync::Arc::new(tempfile::tempdir().expect("tempdir")),
+        );
+        i.shares_db = true;
+        i.url = format!("http://127.0.0.1:{port}");
+        i
+    }
+
+    /// What the process logged so far (empty with LIVESTARS_E2E_LOGS set).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_dir.path().join("server.log")).unwrap_or_default()
     }
 
     fn spawn(
@@ -363,8 +399,19 @@ impl Instance {
         env: Vec<(String, String)>,
         database_url: Option<String>,
         data_dir: tempfile::TempDir,
+        log_dir: std::sync::Arc<tempfile::TempDir>,
     ) -> Instance {
         use std::io::{BufRead, BufReader};
+        let stderr = if std::env::var_os("LIVESTARS_E2E_LOGS").is_some() {
+            std::process::Stdio::inherit()
+        } else {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_dir.path().join("server.log"))
+                .map(std::process::Stdio::from)
+                .unwrap_or_else(|_| std::process::Stdio::null())
+        };
         let mut cmd = std::process::Command::new(livestars_binary());
         cmd.args(&args)
             .arg("--data-dir")
@@ -376,11 +423,7 @@ impl Instance {
             .envs(UNLIMITED.iter().copied())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::piped())
-            .stderr(if std::env::var_os("LIVESTARS_E2E_LOGS").is_some() {
-                std::process::Stdio::inherit()
-            } else {
-                std::process::Stdio::null()
-            });
+            .stderr(stderr);
         if let Some(db) = &database_url {
             cmd.env("LIVESTARS_DATABASE_URL", db);
         }
@@ -401,6 +444,8 @@ impl Instance {
             database_url,
             args,
             env,
+            shares_db: false,
+            log_dir,
         }
     }
 
@@ -428,8 +473,10 @@ impl Instance {
             self.env.clone(),
             self.database_url.take(),
             dir,
+            self.log_dir.clone(),
         );
         fresh.url = url;
+        fresh.shares_db = self.shares_db;
         std::mem::swap(self, &mut fresh);
         // `fresh` now holds the dead process and a throwaway directory; nothing to drop twice.
         fresh.database_url = None;
@@ -483,6 +530,9 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.shares_db {
+            return;
+        }
         if let Some(db) = self.database_url.take() {
             if let Some(name) = db.rsplit('/').next() {
                 psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));

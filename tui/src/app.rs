@@ -109,7 +109,7 @@ pub enum Msg {
     Users(Result<Vec<AdminUser>, String>),
     Reports(Result<Vec<Report>, String>),
     Federation(Result<(FederationPolicy, Vec<InstanceDelivery>), String>),
-    Ledger(Result<LedgerOverview, String>),
+    Ledger(Result<Box<LedgerOverview>, String>),
     Decrypted(Result<Viewed, String>),
     /// An action finished: a line for the status bar, and whether to reload lists.
     Done(Result<String, String>),
@@ -235,9 +235,9 @@ impl App {
                 });
             }
             Screen::Ledger => {
-                self.spawn(
-                    async move { Msg::Ledger(api.ledger().await.map_err(|e| e.to_string())) },
-                );
+                self.spawn(async move {
+                    Msg::Ledger(api.ledger().await.map(Box::new).map_err(|e| e.to_string()))
+                });
             }
         }
     }
@@ -269,7 +269,7 @@ impl App {
                 self.payout_sel = self
                     .payout_sel
                     .min(l.recent_payouts.len().saturating_sub(1));
-                self.ledger = Some(l);
+                self.ledger = Some(*l);
             }
             Msg::Decrypted(Ok(v)) => {
                 self.status = v.summary();

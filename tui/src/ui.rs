@@ -348,8 +348,32 @@ fn reports(f: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+/// The chain node's health in one line: quiet when fine, loud when settlement waits or stops.
+fn chain_line(h: Option<&livestars_api::ChainHealth>) -> Line<'static> {
+    let Some(h) = h else {
+        return Line::from("Chain: unknown");
+    };
+    let at = |b: Option<u64>| b.map_or("?".to_string(), |n| n.to_string());
+    match h.status.as_str() {
+        "ok" => Line::from(format!(
+            "Chain: ok   head {}   scanned {} (lag {})",
+            at(h.head),
+            at(h.scanned_to),
+            at(h.lag_blocks)
+        )),
+        "off" => Line::from("Chain: no node configured"),
+        status => Line::from(vec![
+            Span::styled(
+                format!("Chain: {}", status.to_uppercase()),
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(" — {}", h.message.clone().unwrap_or_default())),
+        ]),
+    }
+}
+
 fn ledger(f: &mut Frame, app: &App, area: Rect) {
-    let [top, bottom] = Layout::vertical([Constraint::Length(7), Constraint::Min(3)]).areas(area);
+    let [top, bottom] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(area);
     let summary = match &app.ledger {
         Some(l) => {
             let usd = l
@@ -373,16 +397,22 @@ fn ledger(f: &mut Frame, app: &App, area: Rect) {
                 ]),
                 Line::from(format!("Tips {} ({} LIVE)   {usd}", l.tips, l.tips_total)),
                 Line::from(format!(
-                    "Deposits pending {}   unattributed {} ({} LIVE)",
-                    l.deposits_pending, l.deposits_unattributed, l.deposits_unattributed_amount
+                    "Deposits pending {}   unattributed {} ({} LIVE)   orphaned by a reorg {}",
+                    l.deposits_pending,
+                    l.deposits_unattributed,
+                    l.deposits_unattributed_amount,
+                    l.deposits_orphaned
                 )),
                 Line::from(format!("Payouts: {states}")),
+                chain_line(l.chain.as_ref()),
             ]
         }
         None => vec![Line::from("loading…")],
     };
     f.render_widget(
-        Paragraph::new(summary).block(Block::default().borders(Borders::ALL).title(" Ledger ")),
+        Paragraph::new(summary)
+            .wrap(Wrap { trim: true })
+            .block(Block::default().borders(Borders::ALL).title(" Ledger ")),
         top,
     );
     let payouts = app

@@ -338,6 +338,16 @@ fn ledger_shows_balances_and_payouts() {
             payout(10, "failed", Some("the transfer reverted on chain")),
         ],
         usd_rate: Some("0.05".into()),
+        chain: Some(livestars_api::ChainHealth {
+            status: "ok".into(),
+            message: None,
+            head: Some(120),
+            scanned_to: Some(118),
+            lag_blocks: Some(2),
+            last_contact_at: Some(at()),
+            failing_since: None,
+        }),
+        deposits_orphaned: 1,
     });
     a.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
     assert_eq!(a.payout_sel, 1);
@@ -348,6 +358,11 @@ fn ledger_shows_balances_and_payouts() {
     assert!(s.contains("Tips 42 (87.2 LIVE)   1 LIVE = 0.05 USD"), "{s}");
     assert!(s.contains("unattributed 2 (3.5 LIVE)"), "{s}");
     assert!(s.contains("broadcast 1  confirmed 9  failed 1"), "{s}");
+    assert!(s.contains("orphaned by a reorg 1"), "{s}");
+    assert!(
+        s.contains("Chain: ok   head 120   scanned 118 (lag 2)"),
+        "{s}"
+    );
     let failed = s.lines().find(|l| l.contains("0xabc10")).unwrap();
     assert!(
         failed.contains("failed") && failed.contains("reverted on chain"),
@@ -356,5 +371,22 @@ fn ledger_shows_balances_and_payouts() {
     assert!(
         failed.contains("2026-11-26 15:04") && failed.contains("mira"),
         "{failed}"
+    );
+    // A halted chain is loud, with the operator's message.
+    if let Some(l) = a.ledger.as_mut() {
+        l.chain = Some(livestars_api::ChainHealth {
+            status: "halted".into(),
+            message: Some("the chain node's genesis block is 0x1, not 0x2".into()),
+            head: None,
+            scanned_to: None,
+            lag_blocks: None,
+            last_contact_at: None,
+            failing_since: None,
+        });
+    }
+    let s = render(&a, 140, 30);
+    assert!(
+        s.contains("Chain: HALTED — the chain node's genesis block is 0x1, not 0x2"),
+        "{s}"
     );
 }

@@ -172,6 +172,31 @@ pub struct SettlementInfo {
     pub usd_rate: Option<String>,
     /// `fixed`, `http` or `none`.
     pub usd_source: String,
+    /// The chain node as the instance sees it now. `deposits`/`payouts` are only true while
+    /// its status is `ok`.
+    pub chain: ChainHealth,
+}
+
+/// The chain node's health as the watcher last saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChainHealth {
+    /// `off` (no node configured), `connecting` (never answered yet), `ok`, `unreachable`
+    /// (the last contact failed; deposits and payouts wait), or `halted` (the node is on another
+    /// chain than this database settles: settlement is stopped until an operator resolves it).
+    pub status: String,
+    /// A sentence for people: why deposits and payouts wait, what an operator must do.
+    pub message: Option<String>,
+    /// The node's latest block at the last successful contact.
+    pub head: Option<u64>,
+    /// The last block the watcher scanned for deposits.
+    pub scanned_to: Option<u64>,
+    /// Blocks between the head and what is scanned.
+    pub lag_blocks: Option<u64>,
+    /// The last successful contact with the node.
+    pub last_contact_at: Option<DateTime<Utc>>,
+    /// Since when the node fails to answer (status `unreachable`).
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// Ask for a message to sign with a wallet.
@@ -931,6 +956,13 @@ pub struct LedgerOverview {
     /// The latest 50 payouts.
     pub recent_payouts: Vec<AdminPayout>,
     pub usd_rate: Option<String>,
+    /// The chain node's health (status `halted` stops settlement until resolved).
+    #[serde(default)]
+    pub chain: Option<ChainHealth>,
+    /// Credited deposits a reorganisation deeper than the confirmations removed from the chain:
+    /// the treasury holds less than the ledger until an operator resolves each one.
+    #[serde(default)]
+    pub deposits_orphaned: i64,
 }
 
 /// A payout as the console lists it.

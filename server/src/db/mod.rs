@@ -372,6 +372,58 @@ where
     }
 }
 
+/// Take or renew the lease `name` for `holder` until `ttl` from now: it succeeds when the lease
+/// is free, lapsed, or already `holder`'s. One statement decides (a conditional update, or an
+/// insert that a concurrent insert makes fail), so two processes never both hold it.
+pub fn take_lease(
+    conn: &mut DbConnection,
+    name: &str,
+    holder: &str,
+    ttl: chrono::Duration,
+) -> Result<bool, diesel::result::Error> {
+    use diesel::prelude::*;
+    use schema::leases;
+    let t = now();
+    let renewed = diesel::update(
+        leases::table
+            .find(name)
+            .filter(leases::holder.eq(holder).or(leases::expires_at.lt(t))),
+    )
+    .set((leases::holder.eq(holder), leases::expires_at.eq(t + ttl)))
+    .execute(conn)?;
+    if renewed == 1 {
+        return Ok(true);
+    }
+    let exists: i64 = leases::table.find(name).count().get_result(conn)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    insert_or_skip(conn, |c| {
+        diesel::insert_into(leases::table)
+            .values((
+                leases::name.eq(name),
+                leases::holder.eq(holder),
+                leases::expires_at.eq(t + ttl),
+            ))
+            .execute(c)
+    })
+}
+
+/// Who holds the lease `name` now, if anyone.
+pub fn lease_holder(
+    conn: &mut DbConnection,
+    name: &str,
+) -> Result<Option<String>, diesel::result::Error> {
+    use diesel::prelude::*;
+    use schema::leases;
+    leases::table
+        .find(name)
+        .filter(leases::expires_at.ge(now()))
+        .select(leases::holder)
+        .first(conn)
+        .optional()
+}
+
 /// Open a SQLite database file for tools (used by tests and benches).
 pub fn open_sqlite(path: &Path) -> Result<Db, DbError> {
     Db::open(&DatabaseTarget::Sqlite(path.to_path_buf()), 4)

@@ -350,6 +350,25 @@ diesel::table! {
         user_id -> Nullable<BigInt>,
         seen_at -> Timestamp,
         credited_at -> Nullable<Timestamp>,
+        transfer_index -> BigInt,
+        orphaned_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    chain_identity (id) {
+        id -> BigInt,
+        chain_id -> BigInt,
+        genesis_hash -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -406,6 +425,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     wallet_challenges,
     chain_blocks,
     chain_deposits,
+    chain_identity,
+    leases,
     signer_nonces,
     payouts,
     payout_attempts,

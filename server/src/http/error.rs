@@ -141,6 +141,7 @@ impl From<crate::settlement::SettlementError> for ApiError {
         match e {
             Invalid(_) => ApiError::bad_request("invalid_field", msg),
             Disabled => ApiError::new(StatusCode::CONFLICT, "settlement_disabled", msg),
+            Halted(_) => ApiError::new(StatusCode::CONFLICT, "settlement_halted", msg),
             UnknownChallenge => ApiError::new(StatusCode::NOT_FOUND, "unknown_challenge", msg),
             ChallengeUsed => ApiError::new(StatusCode::CONFLICT, "challenge_used", msg),
             ChallengeExpired => ApiError::new(StatusCode::GONE, "challenge_expired", msg),

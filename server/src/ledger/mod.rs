@@ -58,6 +58,10 @@ pub fn parse_amount(s: &str) -> Result<i64, LedgerError> {
     if whole.is_empty() && frac.is_empty() {
         return Err(bad("not a number"));
     }
+    if s.ends_with('.') {
+        // "1." is most likely a slip of the finger before the decimals: say so, guess nothing.
+        return Err(bad("digits must follow the decimal point, like 1.5"));
+    }
     if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
         return Err(bad("a positive decimal number of LIVE, like 1.5"));
     }
@@ -210,13 +214,17 @@ pub fn transfer(
     Ok(())
 }
 
-/// Credit a confirmed deposit to `user_id`, exactly once per (transaction hash, log index).
+/// Credit a confirmed deposit to `user_id`, exactly once per transfer: (transaction hash,
+/// `position`). For chain deposits the position is the transfer's place among its transaction's
+/// Transfer logs to the treasury — it stays the same when a reorganisation re-mines the
+/// transaction elsewhere (the block's log index would not; rows credited before 2026-12-07 hold
+/// the block's log index: their chain deposits cannot be credited again either).
 /// Returns whether it was credited now (false: it already was).
 pub fn credit_deposit(
     conn: &mut DbConnection,
     user_id: i64,
     tx_hash: &str,
-    log_index: i64,
+    position: i64,
     amount: i64,
 ) -> Result<bool, LedgerError> {
     if amount <= 0 {
@@ -227,7 +235,7 @@ pub fn credit_deposit(
         diesel::insert_into(deposits::table)
             .values((
                 deposits::tx_hash.eq(tx_hash),
-                deposits::log_index.eq(log_index),
+                deposits::log_index.eq(position),
                 deposits::user_id.eq(user_id),
                 deposits::amount.eq(amount),
                 deposits::created_at.eq(t),
@@ -245,7 +253,7 @@ pub fn credit_deposit(
         account,
         amount,
         "deposit",
-        &format!("{tx_hash}:{log_index}"),
+        &format!("{tx_hash}:{position}"),
         t,
     )?;
     Ok(true)
@@ -545,6 +553,8 @@ mod tests {
             "1e3",
             "0.000000001",
             "1,5",
+            "1.",
+            "12.",
             "abc",
             " ",
             "92233720368.54775808",

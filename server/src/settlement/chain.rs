@@ -113,6 +113,15 @@ impl Chain for EvmChain {
         self.chain_id
     }
 
+    async fn node_chain_id(&self) -> Result<u64, ChainError> {
+        Ok(self
+            .provider
+            .get_chainid()
+            .await
+            .map_err(node_err)?
+            .as_u64())
+    }
+
     fn treasury(&self) -> Addr {
         from_addr(self.treasury)
     }
@@ -235,6 +244,18 @@ impl Chain for EvmChain {
         Ok(self
             .provider
             .get_transaction_count(self.treasury, Some(BlockNumber::Latest.into()))
+            .await
+            .map_err(node_err)?
+            .as_u64())
+    }
+
+    async fn nonce_at(&self, number: u64) -> Result<u64, ChainError> {
+        Ok(self
+            .provider
+            .get_transaction_count(
+                self.treasury,
+                Some(BlockNumber::Number(U64::from(number)).into()),
+            )
             .await
             .map_err(node_err)?
             .as_u64())

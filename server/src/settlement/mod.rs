@@ -6,6 +6,7 @@
 //! [`Chain`] trait below.
 
 pub mod chain;
+pub mod health;
 pub mod payouts;
 pub mod prices;
 pub mod wallets;
@@ -39,7 +40,17 @@ impl FromStr for Addr {
         let bytes = hex::decode(h).map_err(|_| bad())?;
         let mut a = [0u8; 20];
         a.copy_from_slice(&bytes);
-        Ok(Addr(a))
+        let a = Addr(a);
+        // Mixed case is an EIP-55 checksum, and a checksum exists to catch typos: it must match.
+        // All lower or all upper case carries none.
+        let has_upper = h.chars().any(|c| c.is_ascii_uppercase());
+        let has_lower = h.chars().any(|c| c.is_ascii_lowercase());
+        if has_upper && has_lower && chain::checksum(a).trim_start_matches("0x") != h {
+            return Err(SettlementError::Invalid(format!(
+                "{s:?} has a wrong EIP-55 checksum (its mixed case): check the address for a typo"
+            )));
+        }
+        Ok(a)
     }
 }
 
@@ -133,6 +144,8 @@ pub enum ChainError {
 /// What settlement needs from a chain. Implemented by [`chain::EvmChain`] (ethers-rs).
 pub trait Chain: Send + Sync + 'static {
     fn chain_id(&self) -> u64;
+    /// The chain id the node reports now (it may have been replaced since we connected).
+    fn node_chain_id(&self) -> impl Future<Output = Result<u64, ChainError>> + Send;
     /// The instance's treasury (deposits go there, payouts leave from there).
     fn treasury(&self) -> Addr;
     /// Whether the hot wallet's key is loaded (payouts possible).
@@ -153,6 +166,8 @@ pub trait Chain: Send + Sync + 'static {
     fn suggested_fees(&self) -> impl Future<Output = Result<Fees, ChainError>> + Send;
     /// The treasury's mined transaction count (its next usable nonce on chain).
     fn chain_nonce(&self) -> impl Future<Output = Result<u64, ChainError>> + Send;
+    /// The treasury's transaction count as of block `number`.
+    fn nonce_at(&self, number: u64) -> impl Future<Output = Result<u64, ChainError>> + Send;
     /// Sign an ERC-20 `transfer(to, value)` from the treasury. Pure: nothing is sent.
     fn sign_transfer(
         &self,
@@ -177,6 +192,8 @@ pub enum SettlementError {
     Invalid(String),
     #[error("settlement is not configured on this instance")]
     Disabled,
+    #[error("settlement is stopped: {0}")]
+    Halted(String),
     #[error("no such challenge: ask for a new message to sign")]
     UnknownChallenge,
     #[error("this message was signed already: ask for a new one")]
@@ -286,6 +303,9 @@ pub struct Service {
     pub prices: prices::Prices,
     /// Wakes the payout signer when a payout is queued.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The chain node's health, as the watcher and the signer see it.
+    pub health: std::sync::Arc<health::Health>,
+    lease_secs: u64,
     pub origin: wallets::Origin,
     pub fee_units: i64,
     confirmations: u64,
@@ -357,6 +377,8 @@ impl Service {
             connected: std::sync::OnceLock::new(),
             prices,
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            health: std::sync::Arc::new(health::Health::new(!config.chain_rpc_url.is_empty())),
+            lease_secs: config.payout_lease_secs,
             origin: wallets::Origin {
                 domain: url_host(&config.public_url),
                 uri: config.public_url.clone(),
@@ -426,8 +448,10 @@ impl Service {
             while let Err(e) = me.connect().await {
                 if !matches!(e, SettlementError::Chain(ChainError::Node(_))) {
                     tracing::error!(error = %e, "settlement stays off");
+                    me.health.halt(&e.to_string());
                     return;
                 }
+                me.health.failed(&e.to_string());
                 tracing::warn!(error = %e, retry_in = ?wait, "the chain node does not answer");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(std::time::Duration::from_secs(60));
@@ -439,7 +463,13 @@ impl Service {
                 start_block: me.start_block,
                 decimals: c.decimals,
             };
-            let watcher = watcher::run(c.chain.clone(), db.clone(), watch, me.poll);
+            let watcher = watcher::run(
+                c.chain.clone(),
+                db.clone(),
+                watch,
+                me.poll,
+                me.health.clone(),
+            );
             if c.chain.can_sign() {
                 let pay = payouts::PayoutConfig {
                     decimals: c.decimals,
@@ -448,8 +478,15 @@ impl Service {
                     bump_after: me.bump_after,
                     poll: me.poll,
                     pause_after_sign: me.pause_after_sign,
+                    lease: std::time::Duration::from_secs(me.lease_secs),
                 };
-                let signer = payouts::Signer::new(c.chain.clone(), db, pay, me.wake.clone());
+                let signer = payouts::Signer::new(
+                    c.chain.clone(),
+                    db,
+                    pay,
+                    me.wake.clone(),
+                    me.health.clone(),
+                );
                 tokio::join!(watcher, signer.run());
             } else {
                 watcher.await;
@@ -457,11 +494,17 @@ impl Service {
         })]
     }
 
-    /// The payout-capable chain and the token's decimals, or [`SettlementError::Disabled`].
+    /// The payout-capable chain and the token's decimals, or [`SettlementError::Disabled`]
+    /// (no node or no key), or [`SettlementError::Halted`] (the node is on another chain).
     pub fn payout_chain(&self) -> Result<&Connected, SettlementError> {
-        self.connected()
+        let c = self
+            .connected()
             .filter(|c| c.chain.can_sign())
-            .ok_or(SettlementError::Disabled)
+            .ok_or(SettlementError::Disabled)?;
+        if let Some(why) = self.health.halted() {
+            return Err(SettlementError::Halted(why));
+        }
+        Ok(c)
     }
 }
 
@@ -564,6 +607,14 @@ mod tests {
             .parse::<Addr>()
             .is_err());
         assert!("0x24a7".parse::<Addr>().is_err());
+        // A wrong checksum (one letter's case flipped) is a typo caught; none is fine.
+        let e = "0x24a77c1F17C547105E14813e517be06b0040aa76"
+            .parse::<Addr>()
+            .unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        assert!("0x24A77C1F17C547105E14813E517BE06B0040AA76"
+            .parse::<Addr>()
+            .is_ok());
         assert!("0xzz4a77c1f17c547105e14813e517be06b0040aa7"
             .parse::<Addr>()
             .is_err());

@@ -7,7 +7,15 @@
 //! stored bytes are sent again — never a second transaction. It follows the receipt: success
 //! with N confirmations → `confirmed`; reverted, or its nonce taken by another transaction →
 //! `failed`, the money back on the balance with the reason. A transaction still pending after
-//! `bump_after` is replaced with the same nonce and fees raised by at least 12.5%.
+//! `bump_after` is replaced with the same nonce and fees raised by at least 12.5%; a signed one
+//! the node refuses because the network now asks a higher fee is re-priced the same way.
+//!
+//! A refund happens only when it is certain that nothing was paid: a reverted receipt counts
+//! once it has the confirmations; "dropped" (the nonce taken by a transaction that is not
+//! ours) is decided from the nonce at the confirmed depth, read *before* all the payout's
+//! attempts are read and their receipts checked, and refunded only if no attempt was added
+//! meanwhile (the refund is conditional on the count it checked). One process at a time signs
+//! and follows (a lease in the database); the others stand by and take over when it lapses.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,27 +83,42 @@ pub fn request(
     let to = wallets::bound_address(conn, user.id)?.ok_or(SettlementError::NoWallet)?;
     let value = to_base(units, decimals)?;
     let t = now();
-    let id: i64 = diesel::insert_into(payouts::table)
-        .values((
-            payouts::user_id.eq(user.id),
-            payouts::to_address.eq(to.to_string()),
-            payouts::units.eq(units),
-            payouts::fee_units.eq(fee_units),
-            payouts::value.eq(value.to_string()),
-            payouts::status.eq("queued"),
-            payouts::idempotency_key.eq(key),
-            payouts::created_at.eq(t),
-            payouts::updated_at.eq(t),
-        ))
-        .returning(payouts::id)
-        .get_result(conn)
-        .map_err(|e| {
-            if crate::db::is_unique_violation(&e) {
-                SettlementError::KeyReused
-            } else {
-                e.into()
+    // In a savepoint: when a concurrent request with the same key committed first (PostgreSQL),
+    // the insert fails alone and that payout is the answer — the same for every repeat.
+    let inserted = {
+        use diesel::Connection;
+        conn.transaction(|c| {
+            diesel::insert_into(payouts::table)
+                .values((
+                    payouts::user_id.eq(user.id),
+                    payouts::to_address.eq(to.to_string()),
+                    payouts::units.eq(units),
+                    payouts::fee_units.eq(fee_units),
+                    payouts::value.eq(value.to_string()),
+                    payouts::status.eq("queued"),
+                    payouts::idempotency_key.eq(key),
+                    payouts::created_at.eq(t),
+                    payouts::updated_at.eq(t),
+                ))
+                .returning(payouts::id)
+                .get_result::<i64>(c)
+        })
+    };
+    let id = match inserted {
+        Ok(id) => id,
+        Err(e) if crate::db::is_unique_violation(&e) => {
+            let p = payouts::table
+                .filter(payouts::user_id.eq(user.id))
+                .filter(payouts::idempotency_key.eq(key))
+                .select(Payout::as_select())
+                .first(conn)?;
+            if p.units != units {
+                return Err(SettlementError::KeyReused);
             }
-        })?;
+            return Ok(Requested::Replayed(p));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let reference = format!("payout:{id}");
     let account = ledger::account_of(conn, user.id)?;
     let chain = ledger::system_account(conn, "chain")?;
@@ -153,7 +176,13 @@ pub struct PayoutConfig {
     /// Test hook: stop (hang) right after a payout is signed and stored, before broadcasting,
     /// so a test can kill the process there. Off in production.
     pub pause_after_sign: bool,
+    /// How long one process holds the signer's lease; zero: no lease, every process signs and
+    /// follows (the refund rules still hold; for tests of those rules).
+    pub lease: Duration,
 }
+
+/// The lease that makes one process the payout signer.
+pub const SIGNER_LEASE: &str = "payout_signer";
 
 /// The signer task: owns the nonces, signs, stores, broadcasts, follows, bumps, refunds.
 pub struct Signer<C: Chain> {
@@ -161,6 +190,9 @@ pub struct Signer<C: Chain> {
     db: Db,
     cfg: PayoutConfig,
     wake: Arc<tokio::sync::Notify>,
+    health: Arc<super::health::Health>,
+    /// This process's name in the lease table.
+    holder: String,
 }
 
 fn fail(conn: &mut DbConnection, p: &Payout, reason: &str) -> Result<(), SettlementError> {
@@ -280,13 +312,38 @@ fn by_status(conn: &mut DbConnection, status: &str) -> Result<Vec<Payout>, Settl
 }
 
 impl<C: Chain> Signer<C> {
-    pub fn new(chain: Arc<C>, db: Db, cfg: PayoutConfig, wake: Arc<tokio::sync::Notify>) -> Self {
+    pub fn new(
+        chain: Arc<C>,
+        db: Db,
+        cfg: PayoutConfig,
+        wake: Arc<tokio::sync::Notify>,
+        health: Arc<super::health::Health>,
+    ) -> Self {
+        let mut b = [0u8; 8];
+        let _ = getrandom::fill(&mut b);
         Signer {
             chain,
             db,
             cfg,
             wake,
+            health,
+            holder: format!("{}-{}", std::process::id(), hex::encode(b)),
         }
+    }
+
+    /// Take or renew the signer's lease: whether this process signs now.
+    async fn lease(&self) -> Result<bool, SettlementError> {
+        if self.cfg.lease.is_zero() {
+            return Ok(true);
+        }
+        let holder = self.holder.clone();
+        let ttl = chrono::Duration::from_std(self.cfg.lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        self.db
+            .write(move |c| {
+                crate::db::take_lease(c, SIGNER_LEASE, &holder, ttl).map_err(SettlementError::from)
+            })
+            .await
     }
 
     /// Make sure the nonce table has the treasury's row and is not behind the chain.
@@ -326,17 +383,55 @@ impl<C: Chain> Signer<C> {
             .await
     }
 
-    /// Run until the process ends.
+    /// Run until the process ends: while this process holds the lease, a round every `poll`
+    /// (or when woken); otherwise stand by. Nothing moves while settlement is halted.
     pub async fn run(self) {
-        while let Err(e) = self.init_nonce().await {
-            tracing::warn!(error = %e, "payout signer cannot read the hot wallet's nonce; retrying");
-            tokio::time::sleep(self.cfg.poll).await;
-        }
+        let mut held_until: Option<std::time::Instant> = None;
         loop {
+            let pause = tokio::time::timeout(self.cfg.poll, self.wake.notified());
+            if self.health.halted().is_some() {
+                let _ = pause.await;
+                continue;
+            }
+            let renew = held_until.is_none_or(|t| {
+                t.saturating_duration_since(std::time::Instant::now()) < self.cfg.lease / 2
+            });
+            if renew {
+                match self.lease().await {
+                    Ok(true) => {
+                        if held_until.is_none() {
+                            tracing::info!(holder = %self.holder, "this process signs payouts");
+                            // Another process may have signed since: nonces from the database.
+                            if let Err(e) = self.init_nonce().await {
+                                tracing::warn!(error = %e, "payout signer cannot read the hot wallet's nonce; retrying");
+                                self.health.failed(&e.to_string());
+                                let _ = pause.await;
+                                continue;
+                            }
+                        }
+                        held_until = Some(std::time::Instant::now() + self.cfg.lease);
+                    }
+                    Ok(false) => {
+                        // Another process signs; stand by.
+                        held_until = None;
+                        let _ = pause.await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "payout signer cannot take its lease; retrying");
+                        held_until = None;
+                        let _ = pause.await;
+                        continue;
+                    }
+                }
+            }
             if let Err(e) = self.tick().await {
+                if let SettlementError::Chain(c) = &e {
+                    self.health.failed(&c.to_string());
+                }
                 tracing::warn!(error = %e, "payout signer step failed; retrying");
             }
-            let _ = tokio::time::timeout(self.cfg.poll, self.wake.notified()).await;
+            let _ = pause.await;
         }
     }
 
@@ -360,8 +455,17 @@ impl<C: Chain> Signer<C> {
                 }
             }
         }
-        for p in self.db.read(|c| by_status(c, "broadcast")).await? {
-            self.follow(&p).await?;
+        let out = self.db.read(|c| by_status(c, "broadcast")).await?;
+        if out.is_empty() {
+            return Ok(());
+        }
+        // The head, then the hot wallet's nonce at the confirmed depth — read BEFORE any
+        // payout's attempts are (see `follow`).
+        let head = self.chain.head().await?;
+        let settled_block = (head + 1).saturating_sub(self.cfg.confirmations.max(1));
+        let settled_nonce = self.chain.nonce_at(settled_block).await?;
+        for p in out {
+            self.follow(&p, head, settled_nonce).await?;
         }
         Ok(())
     }
@@ -441,8 +545,18 @@ impl<C: Chain> Signer<C> {
                     .await?;
             }
             SendOutcome::Rejected(why) => {
-                // The node refused the bytes (no gas money in the hot wallet, say): the nonce is
-                // ours and unused, so the same bytes are sent again later; the reason is shown.
+                // The node refused the bytes. When the network now asks a higher fee than they
+                // offer (the base fee rose after signing), they are re-priced: same nonce,
+                // stored before sent, broadcast next round.
+                let latest = all.last().cloned();
+                if let Some(latest) = latest {
+                    let asked = self.chain.suggested_fees().await?;
+                    if asked.max_fee_per_gas > latest.3 as u128 {
+                        return self.bump(p, &latest).await;
+                    }
+                }
+                // Otherwise (no gas money in the hot wallet, say) the nonce is ours and unused:
+                // the same bytes are sent again later; the reason is shown.
                 let reason = format!("waiting to broadcast: the node said {why:?}");
                 tracing::warn!(payout = id, %reason);
                 self.db
@@ -458,56 +572,81 @@ impl<C: Chain> Signer<C> {
         Ok(())
     }
 
-    /// Follow a broadcast payout: confirmed, failed (reverted or nonce taken), resent when the
-    /// node forgot it, or replaced with higher fees when stuck.
-    async fn follow(&self, p: &Payout) -> Result<(), SettlementError> {
+    /// Follow a broadcast payout: confirmed, failed (reverted or nonce taken, each only once
+    /// it is settled at the confirmation depth), resent when the node forgot it, or replaced
+    /// with higher fees when stuck.
+    ///
+    /// `settled_nonce` is the treasury's nonce at the confirmed depth of `head`, read BEFORE
+    /// this payout's attempts are: every attempt of ours that could have used the nonce by then
+    /// was stored before it was sent, so the read below sees it (whichever process stored it).
+    async fn follow(
+        &self,
+        p: &Payout,
+        head: u64,
+        settled_nonce: u64,
+    ) -> Result<(), SettlementError> {
         let id = p.id;
+        let confirmations = self.cfg.confirmations.max(1);
         let all = self.db.read(move |c| attempts(c, id)).await?;
         let Some(latest) = all.last().cloned() else {
             return Ok(());
         };
         let nonce = latest.1 as u64;
-        let chain_nonce = self.chain.chain_nonce().await?;
         for (hash, ..) in &all {
-            if let Some(r) = self.chain.receipt(hash).await? {
-                let head = self.chain.head().await?;
-                if !r.success {
-                    let p = p.clone();
-                    self.db
-                        .write(move |c| fail(c, &p, "the transfer reverted on chain"))
-                        .await?;
-                    return Ok(());
-                }
-                if head + 1 >= r.block_number + self.cfg.confirmations.max(1) {
-                    let (h, b, t) = (hash.clone(), r.block_number as i64, now());
-                    self.db
-                        .write(move |c| {
-                            diesel::update(
-                                payouts::table
-                                    .find(id)
-                                    .filter(payouts::status.eq("broadcast")),
-                            )
-                            .set((
-                                payouts::status.eq("confirmed"),
-                                payouts::tx_hash.eq(Some(h)),
-                                payouts::block_number.eq(Some(b)),
-                                payouts::reason.eq(None::<String>),
-                                payouts::updated_at.eq(t),
-                            ))
-                            .execute(c)?;
-                            Ok::<_, SettlementError>(())
-                        })
-                        .await?;
-                }
+            let Some(r) = self.chain.receipt(hash).await? else {
+                continue;
+            };
+            let seen = (head + 1).saturating_sub(r.block_number);
+            if seen < confirmations {
+                let reason = format!(
+                    "mined in block {}: {seen} of {confirmations} confirmations",
+                    r.block_number
+                );
+                self.note(p, reason).await?;
                 return Ok(());
             }
-        }
-        if chain_nonce > nonce {
-            // The nonce is used on chain, by none of our transactions (checked above, after
-            // reading the nonce): another transaction took it. This payout can never be mined.
-            let p = p.clone();
+            if !r.success {
+                let p = p.clone();
+                self.db
+                    .write(move |c| fail(c, &p, "the transfer reverted on chain"))
+                    .await?;
+                return Ok(());
+            }
+            let (h, b, t) = (hash.clone(), r.block_number as i64, now());
             self.db
                 .write(move |c| {
+                    diesel::update(
+                        payouts::table
+                            .find(id)
+                            .filter(payouts::status.eq("broadcast")),
+                    )
+                    .set((
+                        payouts::status.eq("confirmed"),
+                        payouts::tx_hash.eq(Some(h)),
+                        payouts::block_number.eq(Some(b)),
+                        payouts::reason.eq(None::<String>),
+                        payouts::updated_at.eq(t),
+                    ))
+                    .execute(c)?;
+                    Ok::<_, SettlementError>(())
+                })
+                .await?;
+            return Ok(());
+        }
+        if settled_nonce > nonce {
+            // The nonce is used at the confirmed depth, by none of our transactions: another
+            // transaction took it, and this payout can never be mined. Refunded only if no
+            // attempt was stored since the ones checked above.
+            let (p, checked) = (p.clone(), all.len() as i64);
+            self.db
+                .write(move |c| {
+                    let now_stored: i64 = payout_attempts::table
+                        .filter(payout_attempts::payout_id.eq(p.id))
+                        .count()
+                        .get_result(c)?;
+                    if now_stored != checked {
+                        return Ok(());
+                    }
                     fail(
                         c,
                         &p,
@@ -527,6 +666,30 @@ impl<C: Chain> Signer<C> {
             self.chain.send_raw(&bytes).await?;
         }
         Ok(())
+    }
+
+    /// Show `reason` on an in-flight payout (written only when it changes).
+    async fn note(&self, p: &Payout, reason: String) -> Result<(), SettlementError> {
+        if p.reason.as_deref() == Some(reason.as_str()) {
+            return Ok(());
+        }
+        let id = p.id;
+        self.db
+            .write(move |c| {
+                diesel::update(
+                    payouts::table
+                        .find(id)
+                        .filter(payouts::status.ne("confirmed"))
+                        .filter(payouts::status.ne("failed")),
+                )
+                .set((
+                    payouts::reason.eq(Some(reason)),
+                    payouts::updated_at.eq(now()),
+                ))
+                .execute(c)?;
+                Ok::<_, SettlementError>(())
+            })
+            .await
     }
 
     /// Replace a stuck transaction: same nonce, fees up by at least 12.5%, stored before sent.
@@ -549,13 +712,24 @@ impl<C: Chain> Signer<C> {
             payout = p.id,
             nonce,
             max_fee = fees.max_fee_per_gas,
-            "stuck payout: replaced with higher fees"
+            "payout re-priced: replaced with higher fees"
+        );
+        let gwei = fees.max_fee_per_gas as f64 / 1e9;
+        let reason = format!(
+            "not mined yet: re-signed at {} UTC with a higher fee (up to {gwei:.2} gwei per gas)",
+            t.format("%H:%M:%S")
         );
         let outcome = self.chain.send_raw(&tx.raw).await?;
-        if let SendOutcome::Rejected(why) = outcome {
-            tracing::warn!(payout = p.id, %why, "replacement refused by the node");
-        }
-        Ok(())
+        let reason = match outcome {
+            SendOutcome::Rejected(why) => {
+                tracing::warn!(payout = p.id, %why, "replacement refused by the node");
+                format!("{reason}; the node refused it for now ({why}), it is sent again")
+            }
+            _ => reason,
+        };
+        let mut shown = p.clone();
+        shown.reason = None;
+        self.note(&shown, reason).await
     }
 }
 

@@ -258,25 +258,31 @@ fn claim_unattributed(
     user_id: i64,
     address: &str,
 ) -> Result<Vec<(String, i64)>, SettlementError> {
+    // Not those a deep reorganisation removed from the chain (orphaned): that LIVE is gone.
     let held: Vec<(String, i64, i64)> = chain_deposits::table
         .filter(chain_deposits::from_address.eq(address))
         .filter(chain_deposits::status.eq("unattributed"))
+        .filter(chain_deposits::orphaned_at.is_null())
         .select((
             chain_deposits::tx_hash,
-            chain_deposits::log_index,
+            chain_deposits::transfer_index,
             chain_deposits::units,
         ))
         .load(conn)?;
     let mut claimed = Vec::new();
-    for (tx, li, units) in held {
-        ledger::credit_deposit(conn, user_id, &tx, li, units)?;
-        diesel::update(chain_deposits::table.find((&tx, li)))
-            .set((
-                chain_deposits::status.eq("credited"),
-                chain_deposits::user_id.eq(Some(user_id)),
-                chain_deposits::credited_at.eq(Some(now())),
-            ))
-            .execute(conn)?;
+    for (tx, ti, units) in held {
+        ledger::credit_deposit(conn, user_id, &tx, ti, units)?;
+        diesel::update(
+            chain_deposits::table
+                .filter(chain_deposits::tx_hash.eq(&tx))
+                .filter(chain_deposits::transfer_index.eq(ti)),
+        )
+        .set((
+            chain_deposits::status.eq("credited"),
+            chain_deposits::user_id.eq(Some(user_id)),
+            chain_deposits::credited_at.eq(Some(now())),
+        ))
+        .execute(conn)?;
         claimed.push((tx, units));
     }
     Ok(claimed)

@@ -1,13 +1,20 @@
 //! The chain watcher: scans the token's `Transfer` logs into the treasury in bounded block
 //! ranges from a persisted cursor, stores each scanned block's hash and parent hash, notices a
 //! reorganisation (a stored hash no longer canonical) and rescans from the fork, and credits a
-//! deposit once it has N confirmations — exactly once per (transaction hash, log index).
+//! deposit once it has N confirmations — exactly once per transfer: (transaction hash, the
+//! transfer's position among that transaction's Transfer logs to the treasury), which a
+//! reorganisation that re-mines the transaction elsewhere does not change.
+//!
+//! Before scanning, the node's chain id and genesis block are compared with the ones the
+//! database recorded on first contact: a node reset to a new genesis, or pointed at another
+//! chain, halts settlement with an operator error (once, not every poll) instead of rescanning.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::health::Health;
 use super::{to_units, BlockRef, Chain, SettlementError};
-use crate::db::schema::{chain_blocks, chain_deposits, wallets};
+use crate::db::schema::{chain_blocks, chain_deposits, chain_identity, wallets};
 use crate::db::{insert_or_skip, now, Db, DbConnection};
 use crate::ledger;
 
@@ -33,6 +40,8 @@ pub struct Step {
     pub seen: usize,
     pub credited: usize,
     pub unattributed: usize,
+    /// A reorganisation reached block 0 and found it changed: the node is on another chain.
+    pub genesis_changed: bool,
 }
 
 fn last_scanned(conn: &mut DbConnection) -> Result<Option<BlockRef>, SettlementError> {
@@ -66,8 +75,8 @@ fn stored_hash(conn: &mut DbConnection, n: u64) -> Result<Option<String>, Settle
 }
 
 /// Forget everything scanned above `fork` (the last block both chains share). Deposits not yet
-/// credited there vanish with their blocks; credited ones (a reorg deeper than the
-/// confirmations) are kept and reported.
+/// counted there vanish with their blocks; counted ones (a reorg deeper than the confirmations)
+/// are kept, marked orphaned until the same transfer is seen again, and reported.
 fn rewind(conn: &mut DbConnection, fork: u64) -> Result<usize, SettlementError> {
     let above = fork as i64;
     diesel::delete(chain_blocks::table.filter(chain_blocks::number.gt(above))).execute(conn)?;
@@ -77,26 +86,42 @@ fn rewind(conn: &mut DbConnection, fork: u64) -> Result<usize, SettlementError> 
             .filter(chain_deposits::status.eq("pending")),
     )
     .execute(conn)?;
-    let deep: i64 = chain_deposits::table
-        .filter(chain_deposits::block_number.gt(above))
-        .count()
-        .get_result(conn)?;
+    let deep = diesel::update(
+        chain_deposits::table
+            .filter(chain_deposits::block_number.gt(above))
+            .filter(chain_deposits::orphaned_at.is_null()),
+    )
+    .set(chain_deposits::orphaned_at.eq(Some(now())))
+    .execute(conn)?;
     if deep > 0 {
         tracing::error!(
             fork,
             deep,
-            "a reorganisation removed blocks with credited deposits: raise `chain_confirmations`; `livestars ledger check` shows the difference"
+            "a reorganisation removed blocks with counted deposits: they are marked orphaned until seen again; `livestars ledger check` lists them (raise `chain_confirmations`)"
         );
     }
     Ok(dropped)
 }
 
-/// Find the fork point below a mismatching stored block and rewind to it.
-async fn handle_reorg<C: Chain>(chain: &C, db: &Db, mismatch: u64) -> Result<u64, SettlementError> {
+/// Where a reorganisation leads.
+enum Reorg {
+    /// The last block both chains share: rescan after it.
+    Fork(u64),
+    /// Block 0 itself differs: the node is on another chain.
+    GenesisChanged,
+}
+
+/// Find the fork point below a mismatching stored block and rewind to it. Block 0 is compared
+/// too: when it differs, nothing is rewound and settlement must halt.
+async fn handle_reorg<C: Chain>(
+    chain: &C,
+    db: &Db,
+    mismatch: u64,
+) -> Result<Reorg, SettlementError> {
     let mut n = mismatch;
     loop {
         if n == 0 {
-            break;
+            return Ok(Reorg::GenesisChanged);
         }
         n -= 1;
         let stored = {
@@ -104,7 +129,7 @@ async fn handle_reorg<C: Chain>(chain: &C, db: &Db, mismatch: u64) -> Result<u64
             db.read(move |c| stored_hash(c, n2)).await?
         };
         let Some(stored) = stored else {
-            // Older than what we keep: start again right after it.
+            // Older than what we keep (or before the start block): start again right after it.
             break;
         };
         let on_chain = chain.block(n).await?.map(|b| b.hash);
@@ -115,7 +140,70 @@ async fn handle_reorg<C: Chain>(chain: &C, db: &Db, mismatch: u64) -> Result<u64
     let fork = n;
     let dropped = db.write(move |c| rewind(c, fork)).await?;
     tracing::warn!(fork, dropped, "chain reorganisation: rescanning");
-    Ok(fork)
+    Ok(Reorg::Fork(fork))
+}
+
+/// Compare the node's chain id and genesis block with what this database settles on (recorded
+/// on first contact). `Some(reason)`: the node is on another chain.
+pub async fn check_identity<C: Chain>(
+    chain: &C,
+    db: &Db,
+) -> Result<Option<String>, SettlementError> {
+    let id = chain.node_chain_id().await?;
+    let genesis = chain
+        .block(0)
+        .await?
+        .ok_or_else(|| super::ChainError::Node("the node has no block 0".into()))?
+        .hash;
+    let (id2, genesis2) = (id, genesis.clone());
+    let recorded = db
+        .write(move |c| {
+            let row: Option<(i64, String)> = chain_identity::table
+                .find(1i64)
+                .select((chain_identity::chain_id, chain_identity::genesis_hash))
+                .first(c)
+                .optional()?;
+            if row.is_some() {
+                return Ok::<_, SettlementError>(row);
+            }
+            crate::db::insert_or_skip(c, |c| {
+                diesel::insert_into(chain_identity::table)
+                    .values((
+                        chain_identity::id.eq(1i64),
+                        chain_identity::chain_id.eq(id2 as i64),
+                        chain_identity::genesis_hash.eq(&genesis2),
+                        chain_identity::recorded_at.eq(now()),
+                    ))
+                    .execute(c)
+            })?;
+            Ok(chain_identity::table
+                .find(1i64)
+                .select((chain_identity::chain_id, chain_identity::genesis_hash))
+                .first(c)
+                .optional()?)
+        })
+        .await?;
+    Ok(recorded.and_then(|(rid, rgen)| identity_mismatch(rid as u64, &rgen, id, &genesis)))
+}
+
+/// The operator error when the node's chain is not the recorded one.
+pub fn identity_mismatch(
+    recorded_id: u64,
+    recorded_genesis: &str,
+    id: u64,
+    genesis: &str,
+) -> Option<String> {
+    if recorded_id != id {
+        return Some(format!(
+            "the chain node reports chain id {id}, but this database settles on chain id {recorded_id}: deposits and payouts are stopped. Point chain_rpc_url at a node of chain {recorded_id}."
+        ));
+    }
+    if recorded_genesis != genesis {
+        return Some(format!(
+            "the chain node's genesis block is {genesis}, but this database settles on the chain whose genesis is {recorded_genesis}: the node was reset or serves another chain. Deposits and payouts are stopped. Point chain_rpc_url at a node of the recorded chain."
+        ));
+    }
+    None
 }
 
 /// One pass: check the last scanned block is still canonical (else rewind), scan the next
@@ -134,7 +222,10 @@ pub async fn step<C: Chain>(
     if let Some(last) = &last {
         let now_hash = chain.block(last.number).await?.map(|b| b.hash);
         if now_hash.as_deref() != Some(last.hash.as_str()) {
-            report.reorg_from = Some(handle_reorg(chain, db, last.number).await?);
+            match handle_reorg(chain, db, last.number).await? {
+                Reorg::Fork(f) => report.reorg_from = Some(f),
+                Reorg::GenesisChanged => report.genesis_changed = true,
+            }
             return Ok(report);
         }
     }
@@ -158,7 +249,10 @@ pub async fn step<C: Chain>(
                 if &b.parent != p {
                     if b.number == from {
                         if let Some(l) = &last {
-                            report.reorg_from = Some(handle_reorg(chain, db, l.number + 1).await?);
+                            match handle_reorg(chain, db, l.number + 1).await? {
+                                Reorg::Fork(f) => report.reorg_from = Some(f),
+                                Reorg::GenesisChanged => report.genesis_changed = true,
+                            }
                         }
                     }
                     return Ok(report);
@@ -199,23 +293,46 @@ fn record(
     t: NaiveDateTime,
 ) -> Result<usize, SettlementError> {
     for b in blocks {
-        diesel::insert_into(chain_blocks::table)
-            .values((
-                chain_blocks::number.eq(b.number as i64),
-                chain_blocks::hash.eq(&b.hash),
-                chain_blocks::parent_hash.eq(&b.parent),
-                chain_blocks::scanned_at.eq(t),
-            ))
-            .execute(conn)?;
+        // Another process's watcher may have stored it a moment ago (several processes on one
+        // PostgreSQL each watch): the same block is no conflict, another hash means the chain
+        // moved in between and the step is retried.
+        let fresh = insert_or_skip(conn, |c| {
+            diesel::insert_into(chain_blocks::table)
+                .values((
+                    chain_blocks::number.eq(b.number as i64),
+                    chain_blocks::hash.eq(&b.hash),
+                    chain_blocks::parent_hash.eq(&b.parent),
+                    chain_blocks::scanned_at.eq(t),
+                ))
+                .execute(c)
+        })?;
+        if !fresh && stored_hash(conn, b.number)?.as_deref() != Some(b.hash.as_str()) {
+            return Err(SettlementError::Invalid(format!(
+                "block {} was stored with another hash meanwhile: rescanning",
+                b.number
+            )));
+        }
+    }
+    // Each transfer's position among its transaction's Transfer logs to the treasury (a
+    // transaction's logs are all in one block, and a scan covers whole blocks).
+    let mut positions: Vec<i64> = Vec::with_capacity(logs.len());
+    for (i, log) in logs.iter().enumerate() {
+        let before = logs[..i]
+            .iter()
+            .filter(|l| l.tx_hash == log.tx_hash && l.log_index < log.log_index)
+            .count();
+        positions.push(before as i64);
     }
     let mut seen = 0;
-    for log in logs {
+    // Later positions first: moving a re-mined transaction's rows never collides on log index.
+    for (log, position) in logs.iter().zip(positions).rev() {
         let (units, dust) = to_units(log.value, decimals)?;
         let fresh = insert_or_skip(conn, |c| {
             diesel::insert_into(chain_deposits::table)
                 .values((
                     chain_deposits::tx_hash.eq(&log.tx_hash),
                     chain_deposits::log_index.eq(log.log_index as i64),
+                    chain_deposits::transfer_index.eq(position),
                     chain_deposits::block_number.eq(log.block_number as i64),
                     chain_deposits::block_hash.eq(&log.block_hash),
                     chain_deposits::from_address.eq(log.from.to_string()),
@@ -227,7 +344,32 @@ fn record(
                 ))
                 .execute(c)
         })?;
-        seen += usize::from(fresh);
+        if fresh {
+            seen += 1;
+            continue;
+        }
+        // The same transfer, seen before: after a deep reorganisation it is back on the
+        // canonical chain, maybe in another block at another log index. It was counted once;
+        // it only moves (and is no longer orphaned).
+        let moved = diesel::update(
+            chain_deposits::table
+                .filter(chain_deposits::tx_hash.eq(&log.tx_hash))
+                .filter(chain_deposits::transfer_index.eq(position)),
+        )
+        .set((
+            chain_deposits::log_index.eq(log.log_index as i64),
+            chain_deposits::block_number.eq(log.block_number as i64),
+            chain_deposits::block_hash.eq(&log.block_hash),
+            chain_deposits::orphaned_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+        if moved > 0 {
+            tracing::warn!(
+                tx = %log.tx_hash,
+                block = log.block_number,
+                "a deposit removed by a reorganisation is back on the chain: counted once"
+            );
+        }
     }
     // Keep a window of recent blocks for reorg detection; older ones are settled history.
     if let Some(last) = blocks.last() {
@@ -247,14 +389,14 @@ fn confirm(conn: &mut DbConnection, confirmed_to: u64) -> Result<(usize, usize),
         .order((chain_deposits::block_number, chain_deposits::log_index))
         .select((
             chain_deposits::tx_hash,
-            chain_deposits::log_index,
+            chain_deposits::transfer_index,
             chain_deposits::from_address,
             chain_deposits::units,
         ))
         .load(conn)?;
     let (mut credited, mut held) = (0, 0);
     let t = now();
-    for (tx, li, from, units) in pending {
+    for (tx, position, from, units) in pending {
         let owner: Option<i64> = wallets::table
             .filter(wallets::address.eq(&from))
             .select(wallets::user_id)
@@ -263,37 +405,125 @@ fn confirm(conn: &mut DbConnection, confirmed_to: u64) -> Result<(usize, usize),
         let (status, user) = if units == 0 {
             ("dust", None)
         } else if let Some(user) = owner {
-            ledger::credit_deposit(conn, user, &tx, li, units)?;
+            ledger::credit_deposit(conn, user, &tx, position, units)?;
             credited += 1;
             ("credited", Some(user))
         } else {
             held += 1;
             ("unattributed", None)
         };
-        diesel::update(chain_deposits::table.find((&tx, li)))
-            .set((
-                chain_deposits::status.eq(status),
-                chain_deposits::user_id.eq(user),
-                chain_deposits::credited_at.eq(Some(t)),
-            ))
-            .execute(conn)?;
+        diesel::update(
+            chain_deposits::table
+                .filter(chain_deposits::tx_hash.eq(&tx))
+                .filter(chain_deposits::transfer_index.eq(position))
+                .filter(chain_deposits::status.eq("pending")),
+        )
+        .set((
+            chain_deposits::status.eq(status),
+            chain_deposits::user_id.eq(user),
+            chain_deposits::credited_at.eq(Some(t)),
+        ))
+        .execute(conn)?;
     }
     Ok((credited, held))
 }
 
-/// Run the watcher until the process ends: one step every `poll`, errors logged and retried.
+/// How often the node's chain id and genesis block are compared with the recorded ones.
+const IDENTITY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Run the watcher until the process ends: one step every `poll`, errors published (logged
+/// once per outage) and retried; a node on another chain halts settlement until it is back on
+/// the recorded one.
 pub async fn run<C: Chain>(
     chain: std::sync::Arc<C>,
     db: Db,
     cfg: WatchConfig,
     poll: std::time::Duration,
+    health: std::sync::Arc<Health>,
 ) {
+    let halted_wait = poll.max(std::time::Duration::from_secs(1));
+    let mut identity_checked: Option<std::time::Instant> = None;
+    // Set when a reorganisation reached block 0 and found it changed; cleared when the node's
+    // block 0 is the scanned one again.
+    let mut block0_changed = false;
     loop {
+        let due = identity_checked.is_none_or(|t| t.elapsed() >= IDENTITY_EVERY);
+        if due || health.halted().is_some() {
+            let reason = match check_identity(chain.as_ref(), &db).await {
+                Ok(None) if block0_changed => match block0_is_scanned(chain.as_ref(), &db).await {
+                    Ok(true) => {
+                        block0_changed = false;
+                        None
+                    }
+                    Ok(false) => Some(
+                        "the chain's block 0 is not the block 0 this instance scanned: the node was reset or serves another chain. Deposits and payouts are stopped. Point chain_rpc_url at a node of the scanned chain.".to_string(),
+                    ),
+                    Err(e) => {
+                        health.failed(&e.to_string());
+                        tokio::time::sleep(halted_wait).await;
+                        continue;
+                    }
+                },
+                Ok(other) => other,
+                Err(e) => {
+                    if health.failed(&e.to_string()) {
+                        tracing::warn!(error = %e, "the chain node does not answer; deposits and payouts wait");
+                    }
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+            };
+            identity_checked = Some(std::time::Instant::now());
+            match reason {
+                Some(reason) => {
+                    if health.halt(&reason) {
+                        tracing::error!(%reason, "settlement halted");
+                    }
+                    tokio::time::sleep(halted_wait).await;
+                    continue;
+                }
+                None if health.halted().is_some() => {
+                    tracing::warn!(
+                        "the chain node is back on the recorded chain: settlement resumes"
+                    );
+                    health.resume();
+                }
+                None => {}
+            }
+        }
         match step(chain.as_ref(), &db, &cfg).await {
-            Ok(s) if s.scanned_to.is_some_and(|to| to < s.head) => continue, // catching up
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "chain watcher step failed; retrying"),
+            Ok(s) => {
+                let scanned = match s.scanned_to {
+                    Some(n) => Some(n),
+                    None => db.read(scanned_to).await.ok().flatten(),
+                };
+                health.contact(s.head, scanned);
+                if s.genesis_changed {
+                    // Halted at once by the identity check on the next turn, which names what
+                    // changed; nothing was rewound.
+                    block0_changed = true;
+                    identity_checked = None;
+                    continue;
+                }
+                if s.scanned_to.is_some_and(|to| to < s.head) {
+                    continue; // catching up
+                }
+            }
+            Err(e) => {
+                if health.failed(&e.to_string()) {
+                    tracing::warn!(error = %e, "chain watcher step failed; retrying");
+                }
+            }
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// Whether the node's block 0 is the one stored when it was scanned (true when it never was).
+async fn block0_is_scanned<C: Chain>(chain: &C, db: &Db) -> Result<bool, SettlementError> {
+    let stored = db.read(|c| stored_hash(c, 0)).await?;
+    let Some(stored) = stored else {
+        return Ok(true);
+    };
+    Ok(chain.block(0).await?.map(|b| b.hash) == Some(stored))
 }

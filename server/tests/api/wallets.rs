@@ -125,6 +125,11 @@ async fn bad_signatures_and_nonces_change_nothing(app: TestApp) {
             json!({"address": "not an address at all 0000000000000000000", "purpose": "bind"}),
             "invalid_field",
         ),
+        // Mixed case is an EIP-55 checksum: one letter's case flipped is a typo, refused.
+        (
+            json!({"address": "0x24a77c1F17C547105E14813e517be06b0040aa76", "purpose": "bind"}),
+            "invalid_field",
+        ),
     ] {
         let r = app.post_json("/api/wallet/challenges", &body, None).await;
         assert_error(r, 400, code).await;
@@ -288,6 +293,25 @@ async fn without_a_chain_payouts_are_refused(app: TestApp) {
     assert_eq!(info["payouts"], false);
     assert_eq!(info["usd_rate"], Value::Null);
     assert_eq!(info["unit"], "0.00000001");
+    assert_eq!(info["chain"]["status"], "off", "{info}");
+    // "1." is a slip before the decimals: refused, never guessed.
+    let r = app
+        .post_json(
+            "/api/me/payouts",
+            &json!({"amount": "1.", "idempotency_key": "payout-0000"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_error(r, 400, "invalid_amount").await;
+    // The correctly checksummed form of the same address is fine.
+    let r = app
+        .post_json(
+            "/api/wallet/challenges",
+            &json!({"address": "0x24A77c1F17C547105E14813e517be06b0040aa76", "purpose": "bind"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
     let r = app
         .post_json(
             "/api/me/payouts",

@@ -55,6 +55,10 @@ pub async fn overview(
             let (tips_count, tips_total) = find(&tips, "tips");
             let (deposits_pending, _) = find(&deposits, "pending");
             let (unattributed, unattributed_total) = find(&deposits, "unattributed");
+            let orphaned: i64 = crate::db::schema::chain_deposits::table
+                .filter(crate::db::schema::chain_deposits::orphaned_at.is_not_null())
+                .count()
+                .get_result(conn)?;
             let sum: i128 = accounts
                 .iter()
                 .map(|f| f.total.parse::<i128>().unwrap_or(0))
@@ -116,10 +120,13 @@ pub async fn overview(
                     )
                     .collect(),
                 usd_rate: None,
+                chain: None,
+                deposits_orphaned: orphaned,
             })
         })
         .await?;
     o.usd_rate = state.settle.prices.rate().await.map(|r| r.to_decimal());
+    o.chain = Some(state.settle.health.view(state.settle.connected().is_some()));
     Ok(HttpResponse::Ok().json(o))
 }
 

@@ -28,9 +28,11 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
     let rate = s.prices.rate().await;
     let c = &state.config;
     let connected = s.connected();
+    // Available means available now: not while the node is down or on another chain.
+    let ok = s.health.is_ok();
     HttpResponse::Ok().json(SettlementInfo {
-        deposits: connected.is_some(),
-        payouts: connected.is_some_and(|x| x.chain.can_sign()),
+        deposits: connected.is_some() && ok,
+        payouts: connected.is_some_and(|x| x.chain.can_sign()) && ok,
         chain_id: c.chain_id,
         token: connected
             .and_then(|_| c.token_address().ok())
@@ -44,6 +46,7 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
         payout_fee_usd: rate.map(|r| r.usd(s.fee_units)),
         usd_rate: rate.map(Rate::to_decimal),
         usd_source: s.prices.source_name().into(),
+        chain: s.health.view(connected.is_some()),
     })
 }
 
@@ -240,7 +243,14 @@ pub async fn deposits(
     Ok(HttpResponse::Ok().json(out))
 }
 
-fn payout_api(p: payouts::Payout, rate: Option<Rate>) -> Payout {
+/// A payout as its owner sees it. One on its way that waits because of the chain (node down,
+/// settlement halted) says so, whatever the signer last noted.
+fn payout_api(p: payouts::Payout, rate: Option<Rate>, chain_reason: Option<&str>) -> Payout {
+    let in_flight = ["queued", "signed", "broadcast"].contains(&p.status.as_str());
+    let reason = match chain_reason {
+        Some(r) if in_flight => Some(r.to_string()),
+        _ => p.reason,
+    };
     Payout {
         id: p.id,
         to: p.to_address,
@@ -251,7 +261,7 @@ fn payout_api(p: payouts::Payout, rate: Option<Rate>) -> Payout {
         tx_hash: p.tx_hash,
         nonce: p.nonce,
         block_number: p.block_number,
-        reason: p.reason,
+        reason,
         created_at: p.created_at.and_utc(),
         broadcast_at: p.broadcast_at.map(|t| t.and_utc()),
     }
@@ -268,7 +278,7 @@ fn payout_api(p: payouts::Payout, rate: Option<Rate>) -> Payout {
         (status = 200, description = "The same payout again (idempotency key)", body = Payout),
         (status = 400, description = "Invalid amount or key", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 409, description = "Balance too low, no bound address, key reused, or no chain connected to this instance (`settlement_disabled`)", body = ErrorBody),
+        (status = 409, description = "Balance too low, no bound address, key reused, no chain connected to this instance (`settlement_disabled`), or settlement stopped because the node is on another chain (`settlement_halted`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody)))]
 pub async fn request_payout(
@@ -286,12 +296,13 @@ pub async fn request_payout(
         .write(move |conn| payouts::request(conn, &user, units, fee, decimals, &key))
         .await?;
     let rate = state.settle.prices.rate().await;
+    let why = state.settle.health.payout_reason();
     Ok(match done {
         Requested::Created(p) => {
             state.settle.wake.notify_one();
-            HttpResponse::Created().json(payout_api(p, rate))
+            HttpResponse::Created().json(payout_api(p, rate, why.as_deref()))
         }
-        Requested::Replayed(p) => HttpResponse::Ok().json(payout_api(p, rate)),
+        Requested::Replayed(p) => HttpResponse::Ok().json(payout_api(p, rate, why.as_deref())),
     })
 }
 
@@ -307,9 +318,10 @@ pub async fn list_payouts(
     let id = current.user.id;
     let list = state.db.read(move |c| payouts::list(c, id)).await?;
     let rate = state.settle.prices.rate().await;
+    let why = state.settle.health.payout_reason();
     Ok(HttpResponse::Ok().json(
         list.into_iter()
-            .map(|p| payout_api(p, rate))
+            .map(|p| payout_api(p, rate, why.as_deref()))
             .collect::<Vec<_>>(),
     ))
 }
@@ -332,7 +344,8 @@ pub async fn get_payout(
         return Err(SettlementError::PayoutNotFound.into());
     }
     let rate = state.settle.prices.rate().await;
-    Ok(HttpResponse::Ok().json(payout_api(p, rate)))
+    let why = state.settle.health.payout_reason();
+    Ok(HttpResponse::Ok().json(payout_api(p, rate, why.as_deref())))
 }
 
 /// The room's live events as server-sent events: `event: tip` with a `TipEvent` as data, for
