@@ -354,7 +354,13 @@ fn record(
         let moved = diesel::update(
             chain_deposits::table
                 .filter(chain_deposits::tx_hash.eq(&log.tx_hash))
-                .filter(chain_deposits::transfer_index.eq(position)),
+                .filter(chain_deposits::transfer_index.eq(position))
+                // Not when another process's watcher just stored this very row.
+                .filter(
+                    chain_deposits::block_hash
+                        .ne(&log.block_hash)
+                        .or(chain_deposits::orphaned_at.is_not_null()),
+                ),
         )
         .set((
             chain_deposits::log_index.eq(log.log_index as i64),
