@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install what building and testing Live Stars needs on a fresh Debian machine: the C libraries
 # diesel links (SQLite, libpq), PostgreSQL for the test suite, Python for schemathesis, tmux for the console's
-# end-to-end tests (socat and openssl for its HTTPS test).
+# end-to-end tests (socat and openssl for its HTTPS test), the Go `age` CLI that checks the ID
+# envelope from outside.
 # Idempotent: installs only what is missing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 need=()
-for pkg in pkg-config libsqlite3-dev libpq-dev postgresql postgresql-client curl python3 python3-venv tmux socat openssl ca-certificates; do
+for pkg in pkg-config libsqlite3-dev libpq-dev postgresql postgresql-client curl python3 python3-venv tmux socat openssl ca-certificates age; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -166,10 +166,9 @@ pub async fn key_proof(
     url: &str,
     admin: &str,
     id: &serde_json::Value,
-    identity: &age::x25519::Identity,
+    identity: &livestars_envelope::Identity,
 ) -> String {
-    use age::secrecy::ExposeSecret;
-    use std::io::Read;
+    use livestars_envelope::ExposeSecret;
     let key: serde_json::Value = http
         .get(format!("{url}/api/admin/iddocs/{id}/key"))
         .bearer_auth(admin)
@@ -180,14 +179,8 @@ pub async fn key_proof(
         .await
         .expect("key json");
     let armored = key["wrapped_key"].as_str().expect("wrapped key");
-    let dec =
-        age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).expect("age file");
-    let mut text = String::new();
-    dec.decrypt(std::iter::once(identity as &dyn age::Identity))
-        .expect("wrapped to this verifier")
-        .read_to_string(&mut text)
-        .expect("key text");
-    let doc_key: age::x25519::Identity = text.trim().parse().expect("identity");
+    let doc_key =
+        livestars_envelope::unwrap_key(armored, identity).expect("wrapped to this verifier");
     livestars_api::key_proof::proof(doc_key.to_string().expose_secret())
 }
 
@@ -200,7 +193,7 @@ pub async fn verified_model_referred(
     referrer: Option<&str>,
 ) -> (String, i64) {
     use serde_json::{json, Value};
-    let identity = age::x25519::Identity::generate();
+    let identity = livestars_envelope::Identity::generate();
     let r = http
         .post(format!("{url}/api/admin/verifiers"))
         .bearer_auth(admin)

@@ -1,7 +1,7 @@
 //! Console state and behaviour: keys become actions per screen and mode; network calls run as
 //! tasks whose results come back as [`Msg`]s, so the draw loop never waits on the network.
 
-use age::x25519;
+use crate::crypto::Identity;
 use chrono::NaiveDate;
 use livestars_api::{
     AdminIdDocument, AdminUser, Decision, DecisionKind, FederationPolicy, InstanceDelivery,
@@ -137,7 +137,7 @@ pub struct App {
     pub status: String,
     pub busy: usize,
     pub quit: bool,
-    identity: Option<x25519::Identity>,
+    identity: Option<Identity>,
     api: Option<Api>,
     tx: Option<UnboundedSender<Msg>>,
 }
@@ -154,7 +154,7 @@ fn select(sel: &mut usize, len: usize, down: bool) {
 
 impl App {
     /// A console over `api`, sending results of background work to `tx`.
-    pub fn new(api: Api, identity: Option<x25519::Identity>, tx: UnboundedSender<Msg>) -> App {
+    pub fn new(api: Api, identity: Option<Identity>, tx: UnboundedSender<Msg>) -> App {
         let mut app = App::offline(api.base());
         app.api = Some(api);
         app.identity = identity;

@@ -1,14 +1,11 @@
 //! Local decryption with the admin's own age identity. Nothing here ever leaves this machine:
 //! the identity is read from a local file (optionally passphrase-protected), documents are
-//! decrypted in memory.
+//! decrypted in memory. The envelope itself is `livestars-envelope`, the server's own code.
 
-use std::io::Read;
-use std::iter;
 use std::path::Path;
-use std::str::FromStr;
 
-use age::secrecy::{ExposeSecret, SecretString};
-use age::x25519;
+pub use livestars_envelope::Identity;
+use livestars_envelope::{EnvelopeError, ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,17 +26,23 @@ pub enum CryptoError {
     Encrypt(String),
 }
 
-/// Whether an identity file is itself age-encrypted (passphrase-protected).
-pub fn is_encrypted(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"age-encryption.org/v1")
-        || bytes.starts_with(b"-----BEGIN AGE ENCRYPTED FILE")
+impl From<EnvelopeError> for CryptoError {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::NotAge(m) | EnvelopeError::NotForMe(m) => CryptoError::NotForMe(m),
+            EnvelopeError::Decrypt(m) => CryptoError::Decrypt(m),
+            other => CryptoError::Encrypt(other.to_string()),
+        }
+    }
 }
 
-fn parse_identity_text(text: &str, origin: &str) -> Result<x25519::Identity, CryptoError> {
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
-        .and_then(|l| x25519::Identity::from_str(l).ok())
+/// Whether an identity file is itself age-encrypted (passphrase-protected).
+pub fn is_encrypted(bytes: &[u8]) -> bool {
+    livestars_envelope::is_age_file(bytes)
+}
+
+fn parse_identity_text(text: &str, origin: &str) -> Result<Identity, CryptoError> {
+    livestars_envelope::parse_identity(text)
         .ok_or_else(|| CryptoError::NoIdentity(origin.to_string()))
 }
 
@@ -48,7 +51,7 @@ fn parse_identity_text(text: &str, origin: &str) -> Result<x25519::Identity, Cry
 pub fn load_identity(
     path: &Path,
     passphrase: impl FnOnce() -> String,
-) -> Result<x25519::Identity, CryptoError> {
+) -> Result<Identity, CryptoError> {
     let origin = path.display().to_string();
     let bytes =
         std::fs::read(path).map_err(|e| CryptoError::Read(origin.clone(), e.to_string()))?;
@@ -56,22 +59,15 @@ pub fn load_identity(
         let text = String::from_utf8_lossy(&bytes);
         return parse_identity_text(&text, &origin);
     }
-    let pass = SecretString::from(passphrase());
-    let scrypt = age::scrypt::Identity::new(pass);
-    let reader = age::armor::ArmoredReader::new(&bytes[..]);
-    let dec = age::Decryptor::new(reader).map_err(|e| CryptoError::Passphrase(e.to_string()))?;
-    let mut r = dec
-        .decrypt(iter::once(&scrypt as &dyn age::Identity))
-        .map_err(|e| CryptoError::Passphrase(e.to_string()))?;
-    let mut text = String::new();
-    r.read_to_string(&mut text)
-        .map_err(|e| CryptoError::Passphrase(e.to_string()))?;
-    parse_identity_text(&text, &origin)
+    let plain =
+        livestars_envelope::decrypt_with_passphrase(&bytes, SecretString::from(passphrase()))
+            .map_err(|e| CryptoError::Passphrase(e.to_string()))?;
+    parse_identity_text(&String::from_utf8_lossy(&plain), &origin)
 }
 
 /// A new identity: the file text (as `age-keygen` writes it) and its recipient.
 pub fn keygen() -> (String, String) {
-    let id = x25519::Identity::generate();
+    let id = Identity::generate();
     let recipient = id.to_public().to_string();
     let text = format!(
         "# created: {} by livestars-admin keygen\n# public key: {recipient}\n{}\n",
@@ -81,22 +77,10 @@ pub fn keygen() -> (String, String) {
     (text, recipient)
 }
 
-fn unwrap_key(wrapped: &str, me: &x25519::Identity) -> Result<x25519::Identity, CryptoError> {
-    let dec = age::Decryptor::new(age::armor::ArmoredReader::new(wrapped.as_bytes()))
-        .map_err(|e| CryptoError::NotForMe(e.to_string()))?;
-    let mut r = dec
-        .decrypt(iter::once(me as &dyn age::Identity))
-        .map_err(|e| CryptoError::NotForMe(e.to_string()))?;
-    let mut text = String::new();
-    r.read_to_string(&mut text)
-        .map_err(|e| CryptoError::NotForMe(e.to_string()))?;
-    parse_identity_text(&text, "the wrapped key")
-}
-
 /// Decrypt a downloaded document: check the ciphertext against `sha256`, unwrap the document
 /// key with `me`, decrypt. Returns the plaintext.
 pub fn decrypt_document(
-    me: &x25519::Identity,
+    me: &Identity,
     wrapped: &str,
     ciphertext: &[u8],
     sha256: &str,
@@ -104,52 +88,27 @@ pub fn decrypt_document(
     if !hex::encode(Sha256::digest(ciphertext)).eq_ignore_ascii_case(sha256) {
         return Err(CryptoError::HashMismatch);
     }
-    let key = unwrap_key(wrapped, me)?;
-    let dec = age::Decryptor::new_buffered(ciphertext)
-        .map_err(|e| CryptoError::Decrypt(e.to_string()))?;
-    let mut r = dec
-        .decrypt(iter::once(&key as &dyn age::Identity))
-        .map_err(|e| CryptoError::Decrypt(e.to_string()))?;
-    let mut out = vec![];
-    r.read_to_end(&mut out)
-        .map_err(|e| CryptoError::Decrypt(e.to_string()))?;
-    Ok(out)
+    let key = livestars_envelope::unwrap_key(wrapped, me)?;
+    Ok(livestars_envelope::decrypt_document(ciphertext, &key)?)
 }
 
 /// The document's key proof (`livestars_api::key_proof`), from its wrapped key: only someone
 /// who can unwrap the key computes it.
-pub fn key_proof(me: &x25519::Identity, wrapped: &str) -> Result<String, CryptoError> {
-    let key = unwrap_key(wrapped, me)?;
+pub fn key_proof(me: &Identity, wrapped: &str) -> Result<String, CryptoError> {
+    let key = livestars_envelope::unwrap_key(wrapped, me)?;
     Ok(livestars_api::key_proof::proof(
         key.to_string().expose_secret(),
     ))
 }
 
 /// Re-wrap a document key to `recipients`: unwrap with `me`, wrap to all of them (armored).
-pub fn rewrap(
-    me: &x25519::Identity,
-    wrapped: &str,
-    recipients: &[String],
-) -> Result<String, CryptoError> {
-    let key = unwrap_key(wrapped, me)?;
+pub fn rewrap(me: &Identity, wrapped: &str, recipients: &[String]) -> Result<String, CryptoError> {
     let parsed = recipients
         .iter()
-        .map(|r| x25519::Recipient::from_str(r).map_err(|e| CryptoError::Encrypt(e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
-    let enc = age::Encryptor::with_recipients(parsed.iter().map(|r| r as &dyn age::Recipient))
+        .map(|r| livestars_envelope::parse_recipient(r))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
-    let mut out = vec![];
-    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
-        .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
-    let mut w = enc
-        .wrap_output(armor)
-        .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
-    use std::io::Write;
-    w.write_all(key.to_string().expose_secret().as_bytes())
-        .and_then(|_| w.finish())
-        .and_then(|a| a.finish())
-        .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| CryptoError::Encrypt(e.to_string()))
+    Ok(livestars_envelope::rewrap(me, wrapped, &parsed)?)
 }
 
 /// What kind of document the bytes are, for the viewer.
@@ -169,6 +128,12 @@ pub fn kind(bytes: &[u8]) -> &'static str {
 mod tests {
     use super::*;
 
+    fn vector(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../envelope/vectors")
+            .join(name)
+    }
+
     #[test]
     fn keygen_file_loads_back() {
         let (text, recipient) = keygen();
@@ -179,22 +144,45 @@ mod tests {
         assert_eq!(id.to_public().to_string(), recipient);
     }
 
+    /// The committed vectors (made by the Go `age` CLI, identity files as `age-keygen` writes
+    /// them) open in the console, hash-checked as a download is.
+    #[test]
+    fn committed_vectors_open_in_the_console() {
+        let sums = std::fs::read_to_string(vector("SHA256SUMS")).unwrap();
+        let sha = sums
+            .lines()
+            .find(|l| l.ends_with("document.age"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        let wrapped = std::fs::read_to_string(vector("wrapped-key.age")).unwrap();
+        let ct = std::fs::read(vector("document.age")).unwrap();
+        let plain = std::fs::read(vector("document.bin")).unwrap();
+        for v in ["verifier-1.key", "verifier-2.key"] {
+            let me = load_identity(&vector(v), || unreachable!("not encrypted")).unwrap();
+            assert_eq!(decrypt_document(&me, &wrapped, &ct, &sha).unwrap(), plain);
+            assert_eq!(kind(&plain), "PDF document");
+        }
+        let stranger = Identity::generate();
+        assert!(matches!(
+            decrypt_document(&stranger, &wrapped, &ct, &sha),
+            Err(CryptoError::NotForMe(_))
+        ));
+        let me = load_identity(&vector("verifier-1.key"), || unreachable!()).unwrap();
+        assert!(matches!(
+            decrypt_document(&me, &wrapped, &ct, &"00".repeat(32)),
+            Err(CryptoError::HashMismatch)
+        ));
+    }
+
     #[test]
     fn rewrap_makes_a_document_readable_by_the_new_verifier() {
-        use std::io::Write;
-        let me = x25519::Identity::generate();
-        let newcomer = x25519::Identity::generate();
-        let doc_key = x25519::Identity::generate();
+        let me = Identity::generate();
+        let newcomer = Identity::generate();
+        let doc_key = livestars_envelope::new_document_key();
         // As the server stores them: the document to the document key, the key wrapped to me.
-        let mut ct = vec![];
-        let enc = age::Encryptor::with_recipients(iter::once(
-            &doc_key.to_public() as &dyn age::Recipient
-        ))
-        .unwrap();
-        let mut w = enc.wrap_output(&mut ct).unwrap();
-        w.write_all(b"%PDF-1.4 passport").unwrap();
-        w.finish().unwrap();
-        let wrapped = rewrap_to(&doc_key, &[me.to_public().to_string()]);
+        let ct = livestars_envelope::encrypt_document(&doc_key, b"%PDF-1.4 passport").unwrap();
+        let wrapped = livestars_envelope::wrap_key(&doc_key, &[me.to_public()]).unwrap();
         let sha = hex::encode(Sha256::digest(&ct));
 
         let recipients = vec![me.to_public().to_string(), newcomer.to_public().to_string()];
@@ -210,48 +198,22 @@ mod tests {
             Err(CryptoError::NotForMe(_))
         ));
         assert!(matches!(
-            decrypt_document(&me, &wrapped, &ct, &"00".repeat(32)),
-            Err(CryptoError::HashMismatch)
+            rewrap(&me, &wrapped, &["age1nope".to_string()]),
+            Err(CryptoError::Encrypt(_))
         ));
-    }
-
-    /// Wrap `key` to `recipients` the way the server does (armored age of the key's text).
-    fn rewrap_to(key: &x25519::Identity, recipients: &[String]) -> String {
-        let holder = x25519::Identity::generate();
-        let first = {
-            use std::io::Write;
-            let enc = age::Encryptor::with_recipients(iter::once(
-                &holder.to_public() as &dyn age::Recipient
-            ))
-            .unwrap();
-            let mut out = vec![];
-            let armor =
-                age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
-                    .unwrap();
-            let mut w = enc.wrap_output(armor).unwrap();
-            w.write_all(key.to_string().expose_secret().as_bytes())
-                .unwrap();
-            w.finish().unwrap().finish().unwrap();
-            String::from_utf8(out).unwrap()
-        };
-        rewrap(&holder, &first, recipients).unwrap()
     }
 
     #[test]
     fn passphrase_protected_identity() {
         let (text, recipient) = keygen();
-        let enc = age::Encryptor::with_user_passphrase(SecretString::from("hunter22".to_string()));
-        let mut out = vec![];
-        let armor =
-            age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
-                .unwrap();
-        let mut w = enc.wrap_output(armor).unwrap();
-        use std::io::Write;
-        w.write_all(text.as_bytes()).unwrap();
-        w.finish().unwrap().finish().unwrap();
+        let armored = livestars_envelope::encrypt_with_passphrase(
+            text.as_bytes(),
+            SecretString::from("hunter22".to_string()),
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.age");
-        std::fs::write(&p, &out).unwrap();
+        std::fs::write(&p, &armored).unwrap();
         let id = load_identity(&p, || "hunter22".into()).unwrap();
         assert_eq!(id.to_public().to_string(), recipient);
         assert!(matches!(

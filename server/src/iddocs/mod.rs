@@ -254,7 +254,7 @@ pub fn upload_recipients(
     conn: &mut DbConnection,
     user: &User,
     per_day: u32,
-) -> Result<(Vec<String>, Vec<age::x25519::Recipient>), IdDocError> {
+) -> Result<(Vec<String>, Vec<crypto::Recipient>), IdDocError> {
     if user.role != "model" {
         return Err(IdDocError::Forbidden("only models upload ID documents"));
     }

@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use age::x25519;
+use super::crypto as x25519;
 use sha2::{Digest, Sha256};
 
 use super::crypto::{self, CryptoError};

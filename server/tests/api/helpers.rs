@@ -22,7 +22,7 @@ pub enum Backend {
 
 pub struct TestApp {
     /// An admin registered as verifier, made on first use: (API token, age identity).
-    admin: tokio::sync::OnceCell<(String, age::x25519::Identity)>,
+    admin: tokio::sync::OnceCell<(String, livestars_envelope::Identity)>,
     pub address: String,
     pub client: reqwest::Client,
     pub db: Db,
@@ -285,8 +285,8 @@ pub const ID_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR PASSPORT 4711 JANE DOE
 
 impl TestApp {
     /// Register a fresh age identity as a verifier key of `admin_token`'s admin; returns it.
-    pub async fn add_verifier_key(&self, admin_token: &str) -> age::x25519::Identity {
-        let identity = age::x25519::Identity::generate();
+    pub async fn add_verifier_key(&self, admin_token: &str) -> livestars_envelope::Identity {
+        let identity = livestars_envelope::Identity::generate();
         let r = self
             .post_json(
                 "/api/admin/verifiers",
@@ -319,7 +319,7 @@ impl TestApp {
     }
 
     /// An admin with an API token, registered as verifier with an age identity made here.
-    pub async fn verifier(&self) -> &(String, age::x25519::Identity) {
+    pub async fn verifier(&self) -> &(String, livestars_envelope::Identity) {
         self.admin
             .get_or_init(|| async {
                 let token = self.make_admin("chief").await;
@@ -377,7 +377,7 @@ impl TestApp {
     /// Document `id`'s key proof as the verifier computes it on her machine (unwrap the key
     /// with her identity, hash it); `None` when she cannot get or unwrap the key.
     pub async fn key_proof(&self, id: i64) -> Option<String> {
-        use age::secrecy::ExposeSecret;
+        use livestars_envelope::ExposeSecret;
         let (admin, identity) = self.verifier().await;
         let r = self
             .get(&format!("/api/admin/iddocs/{id}/key"), Some(admin))

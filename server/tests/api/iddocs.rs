@@ -1,6 +1,6 @@
-use age::secrecy::ExposeSecret;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
+use livestars_envelope::ExposeSecret;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -558,9 +558,9 @@ async fn rewrap_to_a_new_verifier_set(app: TestApp) {
 async fn verifier_registration_is_checked(app: TestApp) {
     let admin = app.make_admin("boss").await;
     let viewer = app.viewer("sam").await;
-    let identity = age::x25519::Identity::generate();
+    let identity = livestars_envelope::Identity::generate();
     let recipient = identity.to_public().to_string();
-    use age::secrecy::ExposeSecret;
+    use livestars_envelope::ExposeSecret;
     let secret = identity.to_string().expose_secret().to_string();
     for bad in ["", "age1notakey", secret.as_str(), "ssh-ed25519 AAAAC3Nza"] {
         let r = app

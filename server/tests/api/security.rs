@@ -828,7 +828,7 @@ mod iddocs {
     /// Finding 8: "re-wrapping" to a key of one's own destroys the document for the real
     /// verifiers; a re-wrap must prove it wraps the same document key.
     async fn a_rewrap_must_prove_it_holds_the_same_key(app: TestApp) {
-        use age::secrecy::ExposeSecret;
+        use livestars_envelope::ExposeSecret;
         use livestars_server::iddocs::crypto;
         let (chief, chief_identity) = app.verifier().await;
         let (m, _) = app.model("wren").await;
