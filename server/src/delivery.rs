@@ -21,8 +21,8 @@ use tokio::sync::{Notify, Semaphore};
 use crate::db::schema::{deliveries, instances, outbox};
 use crate::db::{now, Db, DbError};
 use crate::federation_store::{
-    changed_profiles, ensure_instance, keys, mark_alive, profile_changed, sweep_rooms,
-    INSTANCE_ACTOR,
+    changed_profiles, changed_rooms, ensure_instance, keys, mark_alive, profile_changed,
+    sweep_rooms, INSTANCE_ACTOR,
 };
 
 /// Worker settings, from the configuration.
@@ -58,6 +58,16 @@ fn chrono_of(d: Duration) -> chrono::Duration {
 }
 
 /// Claim due deliveries: dead instances only get one probe per backoff cap.
+/// Whether any delivery is due now.
+fn any_due(c: &mut crate::db::DbConnection) -> Result<bool, diesel::result::Error> {
+    diesel::select(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::state.eq("pending"))
+            .filter(deliveries::next_attempt_at.le(now())),
+    ))
+    .get_result(c)
+}
+
 fn claim(
     c: &mut crate::db::DbConnection,
     s: &DeliverySettings,
@@ -280,10 +290,15 @@ async fn attempt(data: &FedData, s: &DeliverySettings, db: &Db, due: &Due) -> Re
 
 /// Queue what changed in rooms and profiles since they were last federated.
 async fn sweep(db: &Db, s: &DeliverySettings) -> Result<usize, DbError> {
-    let (base, mode) = (s.base.clone(), s.default_mode.clone());
-    let mut n = db
-        .write(move |c| sweep_rooms(c, &base, &mode).map_err(DbError::from))
-        .await?;
+    // Reads first: the write lock is taken only when something changed.
+    let rooms = db.read(|c| changed_rooms(c).map_err(DbError::from)).await?;
+    let mut n = 0;
+    if !rooms.is_empty() {
+        let (base, mode) = (s.base.clone(), s.default_mode.clone());
+        n += db
+            .write(move |c| sweep_rooms(c, &base, &mode, &rooms).map_err(DbError::from))
+            .await?;
+    }
     let profiles = db
         .read(|c| changed_profiles(c).map_err(DbError::from))
         .await?;
@@ -308,9 +323,19 @@ pub async fn run(db: Db, data: FedData, s: DeliverySettings, notify: Arc<Notify>
         }
         let settings = s.clone();
         let due = match db
-            .write(move |c| claim(c, &settings).map_err(DbError::from))
+            .read(|c| any_due(c).map_err(DbError::from))
             .await
+            .map(|due| due.then_some(()))
         {
+            // Nothing due: no write transaction (an idle instance writes nothing).
+            Ok(None) => Ok(vec![]),
+            Ok(Some(())) => {
+                db.write(move |c| claim(c, &settings).map_err(DbError::from))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let due = match due {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "claiming deliveries failed");

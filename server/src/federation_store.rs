@@ -377,14 +377,10 @@ pub fn local_room(
     ))
 }
 
-/// Send what changed in rooms since they were last federated, whichever code path changed
-/// them (her own start/stop/edit, moderation, a lapsed verification). Returns deliveries queued.
-pub fn sweep_rooms(
-    c: &mut DbConnection,
-    base: &str,
-    default_mode: &str,
-) -> Result<usize, diesel::result::Error> {
-    let changed: Vec<i64> = rooms::table
+/// Rooms changed since they were last federated, whichever code path changed them (her own
+/// start/stop/edit, moderation, a lapsed verification). A read: an idle instance writes nothing.
+pub fn changed_rooms(c: &mut DbConnection) -> Result<Vec<i64>, diesel::result::Error> {
+    rooms::table
         .filter(
             rooms::federated_at
                 .is_null()
@@ -392,10 +388,19 @@ pub fn sweep_rooms(
         )
         .select(rooms::id)
         .limit(200)
-        .load(c)?;
+        .load(c)
+}
+
+/// Send what changed in `rooms` (from [`changed_rooms`]). Returns deliveries queued.
+pub fn sweep_rooms(
+    c: &mut DbConnection,
+    base: &str,
+    default_mode: &str,
+    rooms: &[i64],
+) -> Result<usize, diesel::result::Error> {
     let mut n = 0;
-    for id in changed {
-        n += room_changed(c, base, default_mode, id)?;
+    for id in rooms {
+        n += room_changed(c, base, default_mode, *id)?;
     }
     Ok(n)
 }

@@ -121,6 +121,8 @@ pub struct Db {
     /// A purge of deleted rows that could not finish yet (SQLite readers kept the log busy):
     /// housekeeping completes it.
     shred_pending: Arc<std::sync::atomic::AtomicBool>,
+    /// Write transactions begun by this process (idle instances must not take any).
+    writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -156,6 +158,7 @@ impl Db {
             backend,
             write_lock: (backend == Backend::Sqlite).then(Default::default),
             shred_pending: Arc::default(),
+            writes: Arc::default(),
         };
         db.migrate()?;
         Ok(db)
@@ -234,6 +237,8 @@ impl Db {
             .write_lock
             .as_ref()
             .map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pooled = self.conn()?;
         let conn: &mut DbConnection = &mut pooled;
         conn.transaction(f)
@@ -241,6 +246,17 @@ impl Db {
 }
 
 impl Db {
+    /// Write transactions this process has begun (committed or not) since it opened the
+    /// database: what an idle instance must not increase.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether an earlier [`Db::shred_deleted_rows`] could not finish.
+    pub fn shred_pending(&self) -> bool {
+        self.shred_pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// After a commit that deleted secrets (document keys): make sure no copy of the deleted
     /// rows stays in a file the server writes. On SQLite the rows were zeroed in their pages
     /// (`secure_delete`), but the write-ahead log still holds the earlier versions of those
@@ -249,11 +265,6 @@ impl Db {
     /// the table of keys is rewritten (`VACUUM FULL`) so its old file with the dead rows is
     /// removed; PostgreSQL's own write-ahead log and any archive of it are the operator's to
     /// rotate (docs/security.md). Blocking.
-    /// Whether an earlier [`Db::shred_deleted_rows`] could not finish.
-    pub fn shred_pending(&self) -> bool {
-        self.shred_pending.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
     pub fn shred_deleted_rows(&self, table: &str) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         match &mut *conn {

@@ -887,6 +887,29 @@ pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, Id
     Ok(after)
 }
 
+/// Whether [`sweep`] has anything to do at `at`. A read: a quiet round takes no write lock.
+pub fn sweep_needed(conn: &mut DbConnection, at: NaiveDateTime) -> Result<bool, IdDocError> {
+    let shred_due: bool = diesel::select(diesel::dsl::exists(
+        id_documents::table
+            .filter(id_documents::status.eq("deleted"))
+            .filter(id_documents::shred_after.le(at)),
+    ))
+    .get_result(conn)?;
+    if shred_due {
+        return Ok(true);
+    }
+    let showing: Vec<i64> = rooms::table
+        .filter(rooms::status.ne("offline"))
+        .select(rooms::user_id)
+        .load(conn)?;
+    for user_id in showing {
+        if may_go_live(conn, user_id, at.date()).is_err() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Storage keys the database still references (for removing orphaned files).
 pub fn referenced_keys(conn: &mut DbConnection) -> Result<Vec<String>, IdDocError> {
     Ok(id_documents::table
@@ -904,7 +927,11 @@ pub async fn housekeeping(
     data_dir: &std::path::Path,
     at: NaiveDateTime,
 ) -> Result<bool, IdDocError> {
-    let after = db.write(move |conn| sweep(conn, at)).await?;
+    let after = if db.read(move |conn| sweep_needed(conn, at)).await? {
+        db.write(move |conn| sweep(conn, at)).await?
+    } else {
+        Aftermath::default()
+    };
     // A purge whose own truncation could not finish (readers kept SQLite's log busy) is
     // completed here.
     if after.keys_shredded || db.shred_pending() {

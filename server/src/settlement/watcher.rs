@@ -156,6 +156,20 @@ pub async fn check_identity<C: Chain>(
         .ok_or_else(|| super::ChainError::Node("the node has no block 0".into()))?
         .hash;
     let (id2, genesis2) = (id, genesis.clone());
+    let known = db
+        .read(|c| {
+            chain_identity::table
+                .find(1i64)
+                .select((chain_identity::chain_id, chain_identity::genesis_hash))
+                .first::<(i64, String)>(c)
+                .optional()
+                .map_err(SettlementError::from)
+        })
+        .await?;
+    if let Some((rid, rgen)) = known {
+        return Ok(identity_mismatch(rid as u64, &rgen, id, &genesis));
+    }
+    // First contact: record it (a write only then).
     let recorded = db
         .write(move |c| {
             let row: Option<(i64, String)> = chain_identity::table

@@ -6,6 +6,7 @@ mod accounts;
 mod errors;
 mod federation;
 mod iddocs;
+mod idle;
 mod ledger;
 mod migrations;
 mod moderation;
