@@ -28,7 +28,9 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(8);
     let mut doc = b"%PDF-1.7\n".to_vec();
     doc.extend((0..DOC - 9).map(|i| (i * 31 % 251) as u8));
-    let identities: Vec<_> = (0..3).map(|_| age::x25519::Identity::generate()).collect();
+    let identities: Vec<_> = (0..3)
+        .map(|_| livestars_envelope::Identity::generate())
+        .collect();
     let recipients: Vec<_> = identities.iter().map(|i| i.to_public()).collect();
 
     // (1) raw encryption in memory.

@@ -541,18 +541,17 @@ impl Config {
     }
 
     /// The token contract: the configured one, or the mainnet LIVE token on chain 1.
-    pub fn token_address(&self) -> Result<crate::settlement::Addr, ConfigError> {
+    pub fn token_address(&self) -> Result<crate::money::Addr, ConfigError> {
         let text = if self.chain_token.trim().is_empty() && self.chain_id == 1 {
-            crate::settlement::MAINNET_LIVE_TOKEN
+            crate::money::MAINNET_LIVE_TOKEN
         } else {
             self.chain_token.trim()
         };
-        text.parse().map_err(
-            |e: crate::settlement::SettlementError| ConfigError::Invalid {
+        text.parse()
+            .map_err(|e: crate::money::AddrError| ConfigError::Invalid {
                 key: "chain_token",
                 message: e.to_string(),
-            },
-        )
+            })
     }
 
     /// The payout fee in ledger units (0 when the instance pays the gas).
@@ -564,15 +563,15 @@ impl Config {
         if fee.chars().all(|c| c == '0' || c == '.') {
             return Ok(0);
         }
-        crate::ledger::parse_amount(fee).map_err(|e| ConfigError::Invalid {
+        crate::money::parse_amount(fee).map_err(|e| ConfigError::Invalid {
             key: "payout_fee",
             message: e.to_string(),
         })
     }
 
     /// The USD rate source.
-    pub fn price_source(&self) -> Result<crate::settlement::prices::Source, ConfigError> {
-        use crate::settlement::prices::{Rate, Source};
+    pub fn price_source(&self) -> Result<crate::money::PriceSource, ConfigError> {
+        use crate::money::{PriceSource as Source, Rate};
         match (self.usd_rate.trim(), self.usd_rate_url.trim()) {
             ("", "") => Ok(Source::None),
             (r, "") => Rate::parse(r)

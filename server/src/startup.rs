@@ -98,10 +98,12 @@ impl Application {
         } else {
             config.workers
         };
-        let directory = Arc::new(Directory::default());
+        let directory = Arc::new(Directory::new(
+            crate::federation_store::followed_remote_rooms,
+        ));
         let data_dir = config.data_dir.clone();
         // ID-document ciphertexts (and on SQLite the database) live here: the server's alone.
-        crate::iddocs::storage::create_private_dir(&data_dir).map_err(|e| {
+        crate::files::create_private_dir(&data_dir).map_err(|e| {
             StartError::Db(DbError::Connection(format!(
                 "cannot create the data directory {}: {e}",
                 data_dir.display()

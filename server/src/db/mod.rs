@@ -132,7 +132,7 @@ impl Db {
         let backend = match target {
             DatabaseTarget::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    crate::iddocs::storage::create_private_dir(dir).map_err(|e| {
+                    crate::files::create_private_dir(dir).map_err(|e| {
                         DbError::Connection(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }

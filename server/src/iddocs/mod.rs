@@ -417,7 +417,7 @@ fn shred(conn: &mut DbConnection, doc_id: i64, after: &mut Aftermath) -> Result<
 
 /// End a model's running show: her verification is gone.
 fn end_show(conn: &mut DbConnection, user_id: i64) -> Result<bool, IdDocError> {
-    Ok(crate::rooms::end_show_of(conn, user_id)?)
+    Ok(crate::shows::end_show_of(conn, user_id)?)
 }
 
 /// What a write left to do after its transaction commits.

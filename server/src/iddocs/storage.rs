@@ -3,7 +3,7 @@
 //! truncated file under a final name. Plaintext never touches the disk: bytes go from the
 //! request straight into the age stream, whose output is the only thing written.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -188,28 +188,7 @@ fn write_file<B: AsRef<[u8]>>(
     ))
 }
 
-/// A directory only the server's user can enter (0700).
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
-/// A new file only the server's user can read (0600).
-fn create_private_file(path: &Path) -> io::Result<File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
+pub use crate::files::{create_private_dir, create_private_file};
 
 /// The ciphertext of a stored document.
 pub fn read(dir: &Path, key: &str) -> io::Result<Vec<u8>> {

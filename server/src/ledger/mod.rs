@@ -17,9 +17,7 @@ use crate::accounts::User;
 use crate::db::schema::{deposits, ledger_accounts, ledger_transfers, users};
 use crate::db::{insert_or_skip, now, DbConnection, DbError};
 
-/// Units per LIVE: amounts are integers of 1e-8 LIVE.
-pub const UNITS_PER_LIVE: i64 = 100_000_000;
-const DECIMALS: usize = 8;
+pub use crate::money::{format_amount, UNITS_PER_LIVE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -49,59 +47,9 @@ impl From<diesel::result::Error> for LedgerError {
     }
 }
 
-/// Parse a decimal LIVE amount (`"12"`, `"0.5"`, `"0.00000001"`) into units. Refuses negative,
-/// zero, more than 8 decimals, exponents, and anything that overflows.
+/// Parse a decimal LIVE amount ([`crate::money::parse_amount`]) as the ledger refuses it.
 pub fn parse_amount(s: &str) -> Result<i64, LedgerError> {
-    let bad = |why: &str| LedgerError::InvalidAmount(format!("{s:?}: {why}"));
-    let s = s.trim();
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() && frac.is_empty() {
-        return Err(bad("not a number"));
-    }
-    if s.ends_with('.') {
-        // "1." is most likely a slip of the finger before the decimals: say so, guess nothing.
-        return Err(bad("digits must follow the decimal point, like 1.5"));
-    }
-    if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("a positive decimal number of LIVE, like 1.5"));
-    }
-    if frac.len() > DECIMALS {
-        return Err(bad("at most 8 decimals (the unit is 0.00000001 LIVE)"));
-    }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad("too large"))?
-    };
-    let frac_units: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<8}")
-            .parse()
-            .map_err(|_| bad("not a number"))?
-    };
-    let units = whole
-        .checked_mul(UNITS_PER_LIVE)
-        .and_then(|w| w.checked_add(frac_units))
-        .ok_or_else(|| bad("too large"))?;
-    if units <= 0 {
-        return Err(bad("must be more than zero"));
-    }
-    Ok(units)
-}
-
-/// Units as a decimal LIVE string without trailing zeros (`150000000` → `"1.5"`).
-pub fn format_amount(units: i64) -> String {
-    let sign = if units < 0 { "-" } else { "" };
-    let u = units.unsigned_abs();
-    let per = UNITS_PER_LIVE as u64;
-    let (whole, frac) = (u / per, u % per);
-    if frac == 0 {
-        format!("{sign}{whole}")
-    } else {
-        let f = format!("{frac:08}");
-        format!("{sign}{whole}.{}", f.trim_end_matches('0'))
-    }
+    crate::money::parse_amount(s).map_err(|e| LedgerError::InvalidAmount(e.0))
 }
 
 /// How a tip is split, from the instance's settings (validated at start: model 70–80%).

@@ -45,15 +45,30 @@ struct Page {
 /// Rendered JSON, shared between requests without copying.
 pub type Body = Arc<[u8]>;
 
+/// Where the directory finds federated rooms of a status (`scope=all`): given by the layer
+/// above (federation), so that rooms do not depend on it.
+pub type RemoteRooms =
+    fn(&mut crate::db::DbConnection, &str) -> Result<Vec<RoomRecord>, diesel::result::Error>;
+
 /// The directory of one instance.
-#[derive(Default)]
 pub struct Directory {
     generation: AtomicU64,
     snapshots: Mutex<HashMap<(RoomStatus, DirectoryScope), Snapshot>>,
     pages: Mutex<HashMap<String, Page>>,
+    remote: RemoteRooms,
 }
 
 impl Directory {
+    /// A directory whose `scope=all` adds the rooms `remote` finds.
+    pub fn new(remote: RemoteRooms) -> Directory {
+        Directory {
+            generation: AtomicU64::new(0),
+            snapshots: Mutex::default(),
+            pages: Mutex::default(),
+            remote,
+        }
+    }
+
     /// Forget everything cached: a room changed.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -126,14 +141,12 @@ impl Directory {
                 }
             }
         }
+        let remote = self.remote;
         let records = db
             .read(move |conn| {
                 let mut all = with_status(conn, status)?;
                 if scope == DirectoryScope::All {
-                    all.extend(crate::federation_store::followed_remote_rooms(
-                        conn,
-                        status.as_str(),
-                    )?);
+                    all.extend(remote(conn, status.as_str())?);
                 }
                 Ok::<_, RoomError>(all)
             })

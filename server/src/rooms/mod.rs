@@ -281,21 +281,4 @@ pub fn stop(conn: &mut DbConnection, id: i64, actor: &User) -> Result<Room, Room
     get(conn, id)
 }
 
-/// End `user_id`'s show if one runs (her own stop, a revoked verification, a suspension, an
-/// admin's decision). Returns whether one was running.
-pub fn end_show_of(conn: &mut DbConnection, user_id: i64) -> Result<bool, diesel::result::Error> {
-    let n = diesel::update(
-        rooms::table
-            .filter(rooms::user_id.eq(user_id))
-            .filter(rooms::status.ne(RoomStatus::Offline.as_str())),
-    )
-    .set((
-        rooms::status.eq(RoomStatus::Offline.as_str()),
-        rooms::started_at.eq(None::<NaiveDateTime>),
-        rooms::viewer_count.eq(0),
-        rooms::guest_count.eq(0),
-        rooms::updated_at.eq(now()),
-    ))
-    .execute(conn)?;
-    Ok(n > 0)
-}
+pub use crate::shows::end_show_of;

@@ -391,3 +391,21 @@ pub fn personal_sign(key_hex: &str, message: &str) -> Result<String, ChainError>
 pub fn checksum(a: Addr) -> String {
     ethers_core::utils::to_checksum(&addr(a), None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The address checksum of `money` (our own Keccak) and the chain library's agree.
+    #[test]
+    fn eip55_checksums_agree_with_the_chain_library() {
+        for i in 0..64u8 {
+            let mut a = [0u8; 20];
+            for (j, b) in a.iter_mut().enumerate() {
+                *b = i.wrapping_mul(37).wrapping_add((j as u8).wrapping_mul(101)) ^ (j as u8) << 3;
+            }
+            let a = Addr(a);
+            assert_eq!(a.checksummed(), checksum(a));
+        }
+    }
+}

@@ -12,51 +12,15 @@ pub mod prices;
 pub mod wallets;
 pub mod watcher;
 
-use std::fmt;
 use std::future::Future;
-use std::str::FromStr;
 
-use crate::ledger::UNITS_PER_LIVE;
+use crate::money::UNITS_PER_LIVE;
 
-/// The mainnet LIVE token of the Live Stars whitepaper (chain id 1).
-pub const MAINNET_LIVE_TOKEN: &str = "0x24a77c1f17c547105e14813e517be06b0040aa76";
+pub use crate::money::{Addr, MAINNET_LIVE_TOKEN};
 
-/// An Ethereum address. Shown and stored as lower-case `0x` hex.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Addr(pub [u8; 20]);
-
-impl FromStr for Addr {
-    type Err = SettlementError;
-    fn from_str(s: &str) -> Result<Addr, SettlementError> {
-        let bad = || {
-            SettlementError::Invalid(format!(
-                "{s:?} is not an Ethereum address (0x and 40 hex digits)"
-            ))
-        };
-        let h = s.trim().strip_prefix("0x").ok_or_else(bad)?;
-        if h.len() != 40 {
-            return Err(bad());
-        }
-        let bytes = hex::decode(h).map_err(|_| bad())?;
-        let mut a = [0u8; 20];
-        a.copy_from_slice(&bytes);
-        let a = Addr(a);
-        // Mixed case is an EIP-55 checksum, and a checksum exists to catch typos: it must match.
-        // All lower or all upper case carries none.
-        let has_upper = h.chars().any(|c| c.is_ascii_uppercase());
-        let has_lower = h.chars().any(|c| c.is_ascii_lowercase());
-        if has_upper && has_lower && chain::checksum(a).trim_start_matches("0x") != h {
-            return Err(SettlementError::Invalid(format!(
-                "{s:?} has a wrong EIP-55 checksum (its mixed case): check the address for a typo"
-            )));
-        }
-        Ok(a)
-    }
-}
-
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{}", hex::encode(self.0))
+impl From<crate::money::AddrError> for SettlementError {
+    fn from(e: crate::money::AddrError) -> Self {
+        SettlementError::Invalid(e.0)
     }
 }
 

@@ -5,56 +5,9 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::ledger::UNITS_PER_LIVE;
+use crate::money::UNITS_PER_LIVE;
 
-/// A rate in 1e-8 USD per LIVE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate(pub i64);
-
-impl Rate {
-    /// Parse a decimal USD price of one LIVE (`"0.05"`), at most 8 decimals.
-    pub fn parse(s: &str) -> Option<Rate> {
-        let s = s.trim();
-        if s.is_empty() || s.starts_with('-') {
-            return None;
-        }
-        // The same exact decimal parser as LIVE amounts (8 decimals); zero is allowed here.
-        if s.chars().all(|c| c == '0' || c == '.') && s.contains('0') {
-            return Some(Rate(0));
-        }
-        crate::ledger::parse_amount(s).ok().map(Rate)
-    }
-
-    /// The USD value of `units` of LIVE, rounded half up to cents (`"12.35"`).
-    pub fn usd(self, units: i64) -> String {
-        // units (1e-8 LIVE) × rate (1e-8 USD/LIVE) / 1e8 = 1e-8 USD; cents = that / 1e6.
-        let micro = i128::from(units) * i128::from(self.0);
-        let per_cent = i128::from(UNITS_PER_LIVE) * 1_000_000;
-        let neg = micro < 0;
-        let cents = (micro.abs() + per_cent / 2) / per_cent;
-        format!(
-            "{}{}.{:02}",
-            if neg && cents > 0 { "-" } else { "" },
-            cents / 100,
-            cents % 100
-        )
-    }
-
-    pub fn to_decimal(self) -> String {
-        crate::ledger::format_amount(self.0)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Source {
-    None,
-    Fixed(Rate),
-    /// GET `url`, read the number or string at the JSON pointer `field` (e.g. `/live/usd`).
-    Http {
-        url: String,
-        field: String,
-    },
-}
+pub use crate::money::{PriceSource as Source, Rate};
 
 pub struct Prices {
     source: Source,

@@ -84,7 +84,7 @@ pub fn message(
          URI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {issued}\n\
          Expiration Time: {expires}",
         domain = origin.domain,
-        addr = chain::checksum(address),
+        addr = address.checksummed(),
         uri = origin.uri,
         chain = origin.chain_id,
         issued = ts(issued),
@@ -203,7 +203,8 @@ pub fn bound_address(
         .select(wallets::address)
         .first(conn)
         .optional()?;
-    a.map(|a| a.parse()).transpose()
+    a.map(|a| a.parse::<Addr>().map_err(SettlementError::from))
+        .transpose()
 }
 
 /// What binding did.

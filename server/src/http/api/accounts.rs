@@ -263,7 +263,7 @@ pub async fn delete_me(
     let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
     let after = state
         .db
-        .write(move |conn| accounts::delete_account(conn, &user, retention, (&base, &mode)))
+        .write(move |conn| crate::lifecycle::delete_account(conn, &user, retention, (&base, &mode)))
         .await?;
     crate::http::api::iddocs::apply(&state, after).await;
     state.fed.notify.notify_one();

@@ -65,7 +65,10 @@ pub async fn challenge(
     req: HttpRequest,
     body: web::Json<ChallengeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let address: Addr = body.address.parse()?;
+    let address: Addr = body
+        .address
+        .parse()
+        .map_err(crate::settlement::SettlementError::from)?;
     let purpose = Purpose::parse(&body.purpose)?;
     state.limits.by_ip(&state.limits.challenges_ip, &req)?;
     let origin = state.settle.origin.clone();
