@@ -1290,3 +1290,88 @@ pub fn ctx(store: DbStore) -> Ctx {
         store: Arc::new(store),
     }
 }
+
+/// Every remote instance with its delivery state and the deliveries waiting for or refused by
+/// it (the console's Federation screen).
+pub fn instance_deliveries(
+    c: &mut DbConnection,
+) -> Result<Vec<livestars_api::InstanceDelivery>, diesel::result::Error> {
+    use crate::db::schema::{deliveries, instances};
+    use livestars_api::InstanceDelivery;
+    type Row = (
+        String,
+        bool,
+        Option<chrono::NaiveDateTime>,
+        Option<chrono::NaiveDateTime>,
+        Option<String>,
+        i32,
+    );
+    let rows: Vec<Row> = instances::table
+        .select((
+            instances::domain,
+            instances::dead,
+            instances::failing_since,
+            instances::last_success_at,
+            instances::last_error,
+            instances::delivered,
+        ))
+        .order(instances::domain)
+        .load(c)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (domain, dead, failing, success, error, delivered) in rows {
+        let pending: i64 = deliveries::table
+            .filter(deliveries::domain.eq(&domain))
+            .filter(deliveries::state.eq("pending"))
+            .count()
+            .get_result(c)?;
+        let refused: i64 = deliveries::table
+            .filter(deliveries::domain.eq(&domain))
+            .filter(deliveries::state.eq("rejected"))
+            .count()
+            .get_result(c)?;
+        out.push(InstanceDelivery {
+            domain,
+            dead,
+            failing_since: failing.map(|t| t.and_utc()),
+            last_success_at: success.map(|t| t.and_utc()),
+            last_error: error,
+            delivered,
+            pending,
+            refused,
+        });
+    }
+    Ok(out)
+}
+
+/// NodeInfo's usage figures: (accounts, accounts signed in since `since`, rooms live now).
+pub fn usage(
+    c: &mut DbConnection,
+    since: NaiveDateTime,
+) -> Result<(i64, i64, i64), diesel::result::Error> {
+    use crate::db::schema::sessions;
+    let total: i64 = users::table.count().get_result(c)?;
+    let active: i64 = sessions::table
+        .filter(sessions::created_at.gt(since))
+        .select(sessions::user_id)
+        .distinct()
+        .count()
+        .get_result(c)?;
+    let live: i64 = rooms::table
+        .filter(rooms::status.eq("live"))
+        .count()
+        .get_result(c)?;
+    Ok((total, active, live))
+}
+
+/// The signature hash an inbound activity was received with, if it was (replay check).
+pub fn inbound_signature(
+    c: &mut DbConnection,
+    activity_id: &str,
+) -> Result<Option<String>, diesel::result::Error> {
+    use crate::db::schema::inbound_activities;
+    inbound_activities::table
+        .find(activity_id)
+        .select(inbound_activities::signature_sha256)
+        .first::<String>(c)
+        .optional()
+}

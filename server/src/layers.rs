@@ -124,6 +124,37 @@ mod tests {
         assert!(found.is_empty(), "layering broken:\n{}", found.join("\n"));
     }
 
+    /// Files under `dir` (recursively) that mention diesel or the schema: (file, line).
+    fn sql_in(dir: &Path) -> Vec<String> {
+        let mut files = vec![];
+        rust_files(dir, &mut files);
+        let mut out = vec![];
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                if line.contains("diesel") || line.contains("db::schema") {
+                    out.push(format!("{}:{}: {}", file.display(), i + 1, line.trim()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Handlers parse, call the domain and map the result: no SQL in `http/`.
+    #[test]
+    fn http_handlers_hold_no_sql() {
+        let http = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+        let found = sql_in(&http);
+        assert!(
+            found.is_empty(),
+            "SQL in http/ (move it into the domain module):\n{}",
+            found.join("\n")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("h.rs"), "use diesel::prelude::*;\n").unwrap();
+        assert_eq!(sql_in(dir.path()).len(), 1, "the check sees diesel");
+    }
+
     /// The check sees a use that points up, and one between modules of the same rank.
     #[test]
     fn the_layer_check_sees_an_upward_use() {

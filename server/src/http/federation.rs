@@ -6,7 +6,6 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use diesel::prelude::*;
 use livestars_federation::apf::actix_web::inbox::receive_activity;
 use livestars_federation::apf::config::FederationConfig;
 use livestars_federation::delivery::{check_date, signing_actor};
@@ -19,7 +18,6 @@ use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::db::schema::{inbound_activities, rooms, users};
 use crate::db::DbError;
 use crate::federation_store::{self as store, INBOUND_SIGNATURE, INSTANCE_ACTOR};
 
@@ -165,20 +163,7 @@ pub async fn nodeinfo_doc(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     let month_ago = crate::db::now() - chrono::Duration::days(30);
     let (users_n, active, live) = state
         .db
-        .read(move |c| {
-            let total: i64 = users::table.count().get_result(c)?;
-            let active: i64 = crate::db::schema::sessions::table
-                .filter(crate::db::schema::sessions::created_at.gt(month_ago))
-                .select(crate::db::schema::sessions::user_id)
-                .distinct()
-                .count()
-                .get_result(c)?;
-            let live: i64 = rooms::table
-                .filter(rooms::status.eq("live"))
-                .count()
-                .get_result(c)?;
-            Ok::<_, DbError>((total, active, live))
-        })
+        .read(move |c| store::usage(c, month_ago).map_err(DbError::from))
         .await?;
     let doc = nodeinfo::nodeinfo(
         &state.config.instance_name,
@@ -372,11 +357,7 @@ async fn receive(
         .db
         .read(move |c| {
             let allowed = store::allowed(c, &d, &m)?;
-            let seen: Option<String> = inbound_activities::table
-                .find(aid)
-                .select(inbound_activities::signature_sha256)
-                .first::<String>(c)
-                .optional()?;
+            let seen = store::inbound_signature(c, &aid)?;
             let failing = store::is_failing(c, &d)?;
             Ok::<_, DbError>((allowed, seen, failing))
         })

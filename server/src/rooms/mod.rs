@@ -282,3 +282,8 @@ pub fn stop(conn: &mut DbConnection, id: i64, actor: &User) -> Result<Room, Room
 }
 
 pub use crate::shows::end_show_of;
+
+/// Whether room `id` exists.
+pub fn exists(conn: &mut DbConnection, id: i64) -> Result<bool, diesel::result::Error> {
+    diesel::select(diesel::dsl::exists(rooms::table.find(id))).get_result(conn)
+}

@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod health;
+pub mod overview;
 pub mod payouts;
 pub mod prices;
 pub mod wallets;

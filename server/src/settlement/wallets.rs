@@ -333,3 +333,45 @@ pub fn sign_in_account(
     bind(conn, user.id, address)?;
     Ok((user, true))
 }
+
+/// A deposit as its owner sees it: (tx hash, log index, block, from, units, dust, status).
+pub type DepositRow = (String, i64, i64, String, i64, String, String);
+
+/// LIVE transfers into the treasury from `user_id`'s bound address (latest 50): hers, and those
+/// from her address not credited to anyone yet.
+pub fn deposits_of(
+    conn: &mut DbConnection,
+    user_id: i64,
+) -> Result<Vec<DepositRow>, SettlementError> {
+    let address: Option<String> = wallets::table
+        .find(user_id)
+        .select(wallets::address)
+        .first(conn)
+        .optional()?;
+    let mut q = chain_deposits::table
+        .filter(chain_deposits::user_id.eq(user_id))
+        .into_boxed();
+    if let Some(a) = address {
+        // Hers, and those from her address not credited to anyone yet (pending).
+        q = q.or_filter(
+            chain_deposits::from_address
+                .eq(a)
+                .and(chain_deposits::user_id.is_null()),
+        );
+    }
+    Ok(q.order((
+        chain_deposits::block_number.desc(),
+        chain_deposits::log_index.desc(),
+    ))
+    .limit(50)
+    .select((
+        chain_deposits::tx_hash,
+        chain_deposits::log_index,
+        chain_deposits::block_number,
+        chain_deposits::from_address,
+        chain_deposits::units,
+        chain_deposits::dust,
+        chain_deposits::status,
+    ))
+    .load(conn)?)
+}

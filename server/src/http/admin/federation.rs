@@ -2,12 +2,10 @@
 //! the delivery state of remote instances. Changes apply to the next request and delivery.
 
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
 use livestars_api::{
     DomainPolicyUpdate, ErrorBody, FederationModeUpdate, FederationPolicy, InstanceDelivery,
 };
 
-use crate::db::schema::{deliveries, instances};
 use crate::db::DbError;
 use crate::federation_store as store;
 use crate::http::auth::AdminUser;
@@ -123,53 +121,9 @@ pub async fn instances_list(
     state: web::Data<AppState>,
     _admin: AdminUser,
 ) -> Result<HttpResponse, ApiError> {
-    type Row = (
-        String,
-        bool,
-        Option<chrono::NaiveDateTime>,
-        Option<chrono::NaiveDateTime>,
-        Option<String>,
-        i32,
-    );
     let list = state
         .db
-        .read(|c| {
-            let rows: Vec<Row> = instances::table
-                .select((
-                    instances::domain,
-                    instances::dead,
-                    instances::failing_since,
-                    instances::last_success_at,
-                    instances::last_error,
-                    instances::delivered,
-                ))
-                .order(instances::domain)
-                .load(c)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for (domain, dead, failing, success, error, delivered) in rows {
-                let pending: i64 = deliveries::table
-                    .filter(deliveries::domain.eq(&domain))
-                    .filter(deliveries::state.eq("pending"))
-                    .count()
-                    .get_result(c)?;
-                let refused: i64 = deliveries::table
-                    .filter(deliveries::domain.eq(&domain))
-                    .filter(deliveries::state.eq("rejected"))
-                    .count()
-                    .get_result(c)?;
-                out.push(InstanceDelivery {
-                    domain,
-                    dead,
-                    failing_since: failing.map(|t| t.and_utc()),
-                    last_success_at: success.map(|t| t.and_utc()),
-                    last_error: error,
-                    delivered,
-                    pending,
-                    refused,
-                });
-            }
-            Ok::<_, DbError>(out)
-        })
+        .read(|c| store::instance_deliveries(c).map_err(DbError::from))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

@@ -3,14 +3,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
-use diesel::prelude::*;
 use livestars_api::{
     ChallengeRequest, Deposit, ErrorBody, Payout, PayoutRequest, Session, SettlementInfo,
     SignedChallenge, WalletBinding, WalletChallenge,
 };
 
 use crate::accounts::{self, TokenKind};
-use crate::db::schema::{chain_deposits, rooms, wallets};
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -188,44 +186,9 @@ pub async fn deposits(
     current: CurrentUser,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = current.user.id;
-    type Row = (String, i64, i64, String, i64, String, String);
-    let rows: Vec<Row> = state
+    let rows = state
         .db
-        .read(move |conn| {
-            let address: Option<String> = wallets::table
-                .find(user_id)
-                .select(wallets::address)
-                .first(conn)
-                .optional()?;
-            let mut q = chain_deposits::table
-                .filter(chain_deposits::user_id.eq(user_id))
-                .into_boxed();
-            if let Some(a) = address {
-                // Hers, and those from her address not credited to anyone yet (pending).
-                q = q.or_filter(
-                    chain_deposits::from_address
-                        .eq(a)
-                        .and(chain_deposits::user_id.is_null()),
-                );
-            }
-            Ok::<_, SettlementError>(
-                q.order((
-                    chain_deposits::block_number.desc(),
-                    chain_deposits::log_index.desc(),
-                ))
-                .limit(50)
-                .select((
-                    chain_deposits::tx_hash,
-                    chain_deposits::log_index,
-                    chain_deposits::block_number,
-                    chain_deposits::from_address,
-                    chain_deposits::units,
-                    chain_deposits::dust,
-                    chain_deposits::status,
-                ))
-                .load(conn)?,
-            )
-        })
+        .read(move |conn| crate::settlement::wallets::deposits_of(conn, user_id))
         .await?;
     let rate = state.settle.prices.rate().await;
     let out: Vec<Deposit> = rows
@@ -373,16 +336,9 @@ pub async fn room_events(
         .ok_or_else(|| ApiError::rate_limited(15))?;
     let exists = state
         .db
-        .read(move |c| {
-            rooms::table
-                .find(id)
-                .select(rooms::id)
-                .first::<i64>(c)
-                .optional()
-                .map_err(SettlementError::from)
-        })
+        .read(move |c| crate::rooms::exists(c, id).map_err(SettlementError::from))
         .await?;
-    if exists.is_none() {
+    if !exists {
         return Err(ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
             "not_found",
