@@ -20,7 +20,6 @@ use crate::db::schema::{
 };
 use crate::db::{now, Db, DbConnection, DbError};
 use crate::profiles::split_list;
-use crate::rooms::directory::Directory;
 
 /// The name under which the instance actor's keys are kept.
 pub const INSTANCE_ACTOR: &str = "@instance";
@@ -37,7 +36,6 @@ pub struct DbStore {
     pub base: String,
     pub domain: String,
     pub default_mode: String,
-    pub directory: Arc<Directory>,
     pub notify: Arc<tokio::sync::Notify>,
 }
 
@@ -266,6 +264,7 @@ pub fn enqueue(
             ))
             .execute(c)?;
     }
+    crate::events::record(crate::events::Event::DeliveryQueued);
     Ok(targets.len())
 }
 
@@ -701,6 +700,7 @@ pub fn save_actor(
     c: &mut DbConnection,
     a: &RemoteActor,
 ) -> Result<RemoteActor, diesel::result::Error> {
+    crate::events::record(crate::events::Event::FederatedChanged);
     let t = now();
     let existing = actor_by_ap_id(c, a.ap_id.as_str())?;
     let values = || {
@@ -744,6 +744,7 @@ pub fn save_video(
     if v.kind != "Video" || !v.attributed().iter().any(|a| a == actor.ap_id.as_str()) {
         return Ok(false);
     }
+    crate::events::record(crate::events::Event::FederatedChanged);
     let status = match v.state {
         Some(objects::state::LIVE) if v.is_live_broadcast != Some(false) => "live",
         _ => "offline",
@@ -928,6 +929,7 @@ pub fn follow(
     username: &str,
     target: &RemoteActor,
 ) -> Result<String, diesel::result::Error> {
+    crate::events::record(crate::events::Event::FederatedChanged);
     let actor = objects::actor_url(base, username);
     let id = activity_id(base);
     let body = json!({
@@ -985,6 +987,7 @@ pub fn unfollow(
         &body,
         &[target.inbox.to_string()],
     )?;
+    crate::events::record(crate::events::Event::FederatedChanged);
     Ok(true)
 }
 
@@ -1256,7 +1259,6 @@ impl Store for DbStore {
             .write(move |c| save_actor(c, &actor).map_err(DbError::from))
             .await
             .map_err(store_err)?;
-        self.directory.invalidate();
         Ok(saved)
     }
 
@@ -1271,15 +1273,16 @@ impl Store for DbStore {
     async fn apply(&self, actor: RemoteActor, activity: Incoming) -> Result<(), FedError> {
         let signature = INBOUND_SIGNATURE.try_with(Clone::clone).unwrap_or_default();
         let me = self.clone();
-        let changed = self
-            .db
-            .write(move |c| me.apply_tx(c, &actor, &activity, &signature))
+        self.db
+            .write(move |c| {
+                let changed = me.apply_tx(c, &actor, &activity, &signature)?;
+                if changed {
+                    crate::events::record(crate::events::Event::FederatedChanged);
+                }
+                Ok::<_, FedErrorWrap>(())
+            })
             .await
             .map_err(|e: FedErrorWrap| e.0)?;
-        if changed {
-            self.directory.invalidate();
-        }
-        self.notify.notify_one();
         Ok(())
     }
 }

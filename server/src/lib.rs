@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod delivery;
+pub mod events;
 pub mod federation_store;
 pub mod files;
 pub mod http;

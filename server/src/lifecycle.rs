@@ -56,9 +56,7 @@ pub fn delete_account(
     for id in docs {
         let a = crate::iddocs::delete_own(conn, user, id, retention)
             .map_err(|e| AccountError::Internal(e.to_string()))?;
-        after.remove_files.extend(a.remove_files);
         after.show_ended |= a.show_ended;
-        after.keys_shredded |= a.keys_shredded;
     }
     after.show_ended |= crate::shows::end_show_of(conn, user.id)?;
     diesel::delete(rooms::table.filter(rooms::user_id.eq(user.id))).execute(conn)?;
@@ -76,5 +74,6 @@ pub fn delete_account(
         ))
         .execute(conn)?;
     after.show_ended = true;
+    crate::events::record(crate::events::Event::AccountDeleted { user_id: user.id });
     Ok(after)
 }

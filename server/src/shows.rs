@@ -25,5 +25,8 @@ pub fn end_show_of(conn: &mut DbConnection, user_id: i64) -> Result<bool, diesel
         rooms::updated_at.eq(now()),
     ))
     .execute(conn)?;
+    if n > 0 {
+        crate::events::record(crate::events::Event::ShowEnded { user_id });
+    }
     Ok(n > 0)
 }

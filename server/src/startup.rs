@@ -50,7 +50,6 @@ pub struct Application {
     port: u16,
     db: Db,
     server: Server,
-    directory: Arc<Directory>,
     data_dir: std::path::PathBuf,
     fed: Arc<Fed>,
     delivery: DeliverySettings,
@@ -109,7 +108,21 @@ impl Application {
                 data_dir.display()
             )))
         })?;
-        let fed = Arc::new(federation(&config, &db, directory.clone()).await?);
+        let fed = Arc::new(federation(&config, &db).await?);
+        // What committed changes set off (crate::events): the directory's cache refreshed,
+        // the federation worker woken, retired ID-document files removed.
+        {
+            let (directory, notify) = (directory.clone(), fed.notify.clone());
+            db.subscribe(Arc::new(move |_, events| {
+                if events.iter().any(crate::events::Event::touches_directory) {
+                    directory.invalidate();
+                }
+                if events.iter().any(crate::events::Event::touches_federation) {
+                    notify.notify_one();
+                }
+            }));
+            db.subscribe(crate::iddocs::on_retired(data_dir.clone()));
+        }
         let delivery = DeliverySettings {
             base: fed.base.clone(),
             default_mode: fed.default_mode.clone(),
@@ -180,7 +193,6 @@ impl Application {
             port,
             db,
             server,
-            directory,
             data_dir,
             fed,
             delivery,
@@ -203,19 +215,14 @@ impl Application {
 
     /// Serve until stopped, with housekeeping running beside the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (db, dir, directory) = (
-            self.db.clone(),
-            self.data_dir.clone(),
-            self.directory.clone(),
-        );
+        let (db, dir) = (self.db.clone(), self.data_dir.clone());
         let housekeeping = tokio::spawn(async move {
             let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
             loop {
                 every.tick().await;
-                match crate::iddocs::housekeeping(&db, &dir, crate::db::now()).await {
-                    Ok(true) => directory.invalidate(),
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = %e, "housekeeping failed"),
+                // What it ends or shreds reaches the directory and the files through events.
+                if let Err(e) = crate::iddocs::housekeeping(&db, &dir, crate::db::now()).await {
+                    tracing::error!(error = %e, "housekeeping failed");
                 }
             }
         });
@@ -238,11 +245,7 @@ impl Application {
 
 /// The federation's configuration: the instance actor's keys (created on first start), an HTTP
 /// client that refuses private addresses unless `federation_debug` is set, and the store.
-async fn federation(
-    config: &Config,
-    db: &Db,
-    directory: Arc<Directory>,
-) -> Result<Fed, StartError> {
+async fn federation(config: &Config, db: &Db) -> Result<Fed, StartError> {
     // One process-wide rustls provider (ring) for every HTTPS client; a second install is a
     // harmless no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -256,7 +259,6 @@ async fn federation(
         base: base.clone(),
         domain: domain.clone(),
         default_mode: config.federation_mode.clone(),
-        directory,
         notify: notify.clone(),
     };
     let timeout = REQUEST_TIMEOUT;

@@ -331,6 +331,7 @@ pub fn become_model(conn: &mut DbConnection, user: &User) -> Result<User, Accoun
     diesel::update(users::table.find(user.id))
         .set(users::role.eq(Role::Model.as_str()))
         .execute(conn)?;
+    crate::events::record(crate::events::Event::AccountChanged { user_id: user.id });
     // A former model (demoted by an admin) gets her old profile and room back.
     let has_profile: i64 = profiles::table
         .filter(profiles::user_id.eq(user.id))

@@ -123,6 +123,8 @@ pub struct Db {
     shred_pending: Arc<std::sync::atomic::AtomicBool>,
     /// Write transactions begun by this process (idle instances must not take any).
     writes: Arc<std::sync::atomic::AtomicU64>,
+    /// Who hears the domain events of committed writes.
+    bus: Arc<crate::events::Bus<Db>>,
 }
 
 impl Db {
@@ -159,6 +161,7 @@ impl Db {
             write_lock: (backend == Backend::Sqlite).then(Default::default),
             shred_pending: Arc::default(),
             writes: Arc::default(),
+            bus: Arc::default(),
         };
         db.migrate()?;
         Ok(db)
@@ -241,11 +244,25 @@ impl Db {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pooled = self.conn()?;
         let conn: &mut DbConnection = &mut pooled;
-        conn.transaction(f)
+        let outer = crate::events::begin();
+        let result = conn.transaction(f);
+        let events = crate::events::finish(outer);
+        drop(pooled);
+        drop(_guard);
+        // Committed: what it set off happens now, outside the transaction and its lock.
+        if result.is_ok() {
+            self.bus.dispatch(self, &events);
+        }
+        result
     }
 }
 
 impl Db {
+    /// Hear the domain events of every committed write (see [`crate::events`]).
+    pub fn subscribe(&self, s: crate::events::Subscriber<Db>) {
+        self.bus.subscribe(s);
+    }
+
     /// Write transactions this process has begun (committed or not) since it opened the
     /// database: what an idle instance must not increase.
     pub fn writes(&self) -> u64 {
@@ -438,4 +455,49 @@ pub fn lease_holder(
 /// Open a SQLite database file for tools (used by tests and benches).
 pub fn open_sqlite(path: &Path) -> Result<Db, DbError> {
     Db::open(&DatabaseTarget::Sqlite(path.to_path_buf()), 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{record, Event};
+    use std::sync::Mutex;
+
+    /// Subscribers hear the events of committed writes only, once, after the commit.
+    #[test]
+    fn events_follow_commits_not_rollbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&DatabaseTarget::Sqlite(dir.path().join("db.sqlite")), 2).unwrap();
+        let heard: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let h = heard.clone();
+        db.subscribe(Arc::new(move |db: &Db, events| {
+            // After the commit: the writer's lock is free again, a write from here works.
+            db.write_blocking(|c| {
+                diesel::sql_query("SELECT 1").execute(c)?;
+                Ok::<_, DbError>(())
+            })
+            .unwrap();
+            h.lock().unwrap().extend_from_slice(events);
+        }));
+        let failed: Result<(), DbError> = db.write_blocking(|_| {
+            record(Event::FederatedChanged);
+            Err(DbError::Connection("refused".into()))
+        });
+        assert!(failed.is_err());
+        assert!(heard.lock().unwrap().is_empty(), "a rollback sets nothing off");
+        db.write_blocking(|_| {
+            record(Event::ShowEnded { user_id: 7 });
+            record(Event::DeliveryQueued);
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
+        assert_eq!(
+            *heard.lock().unwrap(),
+            vec![Event::ShowEnded { user_id: 7 }, Event::DeliveryQueued]
+        );
+        // Outside a write: nowhere.
+        record(Event::FederatedChanged);
+        db.write_blocking(|_| Ok::<_, DbError>(())).unwrap();
+        assert_eq!(heard.lock().unwrap().len(), 2);
+    }
 }

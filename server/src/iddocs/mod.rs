@@ -343,16 +343,14 @@ fn current_doc(conn: &mut DbConnection, user_id: i64) -> Result<Option<DocRow>, 
         .optional()?)
 }
 
-/// Mark a document deleted under the retention policy, adding to `after` what to do once the
-/// transaction has committed: under `purge` its key is deleted now and its ciphertext file
-/// removed after commit; under `retain` it is kept, restricted, until the sweep shreds it — and
+/// Mark a document deleted under the retention policy: under `purge` its key is deleted now
+/// and its ciphertext file removed after commit; under `retain` it is kept, restricted, until the sweep shreds it — and
 /// at most one retained copy per model exists: an older one is shredded now.
 fn retire(
     conn: &mut DbConnection,
     doc_id: i64,
     retention: Retention,
     at: NaiveDateTime,
-    after: &mut Aftermath,
 ) -> Result<(), IdDocError> {
     let owner: i64 = id_documents::table
         .find(doc_id)
@@ -369,7 +367,7 @@ fn retire(
     );
     match retention {
         Retention::Purge => {
-            shred(conn, doc_id, after)?;
+            shred(conn, doc_id)?;
             diesel::update(id_documents::table.find(doc_id))
                 .set(scrubbed)
                 .execute(conn)?;
@@ -383,7 +381,7 @@ fn retire(
                 .select(id_documents::id)
                 .load(conn)?;
             for id in older {
-                shred(conn, id, after)?;
+                shred(conn, id)?;
                 audit(conn, None, Some(owner), Some(id), "key_shredded")?;
             }
             diesel::update(id_documents::table.find(doc_id))
@@ -397,8 +395,9 @@ fn retire(
     Ok(())
 }
 
-/// Delete a document's key and forget its ciphertext file (removed after commit).
-fn shred(conn: &mut DbConnection, doc_id: i64, after: &mut Aftermath) -> Result<(), IdDocError> {
+/// Delete a document's key and retire its ciphertext file (removed after commit, through the
+/// `DocumentRetired` event).
+fn shred(conn: &mut DbConnection, doc_id: i64) -> Result<(), IdDocError> {
     let key: Option<String> = id_documents::table
         .find(doc_id)
         .select(id_documents::storage_key)
@@ -410,8 +409,10 @@ fn shred(conn: &mut DbConnection, doc_id: i64, after: &mut Aftermath) -> Result<
             id_documents::shred_after.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
-    after.remove_files.extend(key);
-    after.keys_shredded = true;
+    crate::events::record(crate::events::Event::DocumentRetired {
+        files: key.into_iter().collect(),
+        keys_shredded: true,
+    });
     Ok(())
 }
 
@@ -420,16 +421,13 @@ fn end_show(conn: &mut DbConnection, user_id: i64) -> Result<bool, IdDocError> {
     Ok(crate::shows::end_show_of(conn, user_id)?)
 }
 
-/// What a write left to do after its transaction commits.
+/// What a write did beyond its answer. Its consequences (retired files removed, deleted keys
+/// purged from the database files, the directory refreshed) follow from the domain events it
+/// recorded ([`crate::events`]), not from this.
 #[derive(Debug, Default)]
 pub struct Aftermath {
-    /// Ciphertext files to remove.
-    pub remove_files: Vec<String>,
-    /// Whether a show was ended (the directory must be refreshed).
+    /// Whether a show was ended.
     pub show_ended: bool,
-    /// Whether document keys were deleted or replaced: their old bytes must then be purged
-    /// from the database's files ([`crate::db::Db::shred_deleted_rows`]).
-    pub keys_shredded: bool,
 }
 
 /// Record a stored upload: it supersedes her previous document (which is retired under the
@@ -450,7 +448,7 @@ pub fn record_upload(
     check_daily_uploads(conn, user.id, per_day, t)?;
     let mut after = Aftermath::default();
     if let Some(old) = current_doc(conn, user.id)? {
-        retire(conn, old.0, retention, t, &mut after)?;
+        retire(conn, old.0, retention, t)?;
         audit(
             conn,
             Some(user.id),
@@ -519,7 +517,7 @@ pub fn delete_own(
 ) -> Result<Aftermath, IdDocError> {
     own_doc(conn, user.id, id)?;
     let mut after = Aftermath::default();
-    retire(conn, id, retention, now(), &mut after)?;
+    retire(conn, id, retention, now())?;
     after.show_ended = end_show(conn, user.id)?;
     audit(
         conn,
@@ -869,7 +867,7 @@ pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, Id
         .select((id_documents::id, id_documents::user_id))
         .load(conn)?;
     for (id, user_id) in due {
-        shred(conn, id, &mut after)?;
+        shred(conn, id)?;
         audit(conn, None, Some(user_id), Some(id), "key_shredded")?;
     }
     let today = at.date();
@@ -910,6 +908,37 @@ pub fn sweep_needed(conn: &mut DbConnection, at: NaiveDateTime) -> Result<bool, 
     Ok(false)
 }
 
+/// The subscriber that carries out retired documents' consequences after commit: their
+/// ciphertext files removed, and deleted keys purged from the database's files
+/// ([`crate::db::Db::shred_deleted_rows`]). A file that cannot be removed now is an orphan that
+/// housekeeping removes later; its key is already gone, so it is unreadable either way.
+pub fn on_retired(data_dir: std::path::PathBuf) -> crate::events::Subscriber<crate::db::Db> {
+    std::sync::Arc::new(move |db, events| {
+        let mut shred = false;
+        for e in events {
+            if let crate::events::Event::DocumentRetired {
+                files,
+                keys_shredded,
+            } = e
+            {
+                shred |= *keys_shredded;
+                let dir = storage::dir(&data_dir);
+                for key in files {
+                    if let Err(e) = storage::remove(&dir, key) {
+                        tracing::warn!(error = %e, "could not remove a retired ciphertext file");
+                    }
+                }
+            }
+        }
+        if shred {
+            if let Err(e) = db.shred_deleted_rows("id_document_keys") {
+                // The next housekeeping round tries again (it shreds whenever one is pending).
+                tracing::error!(error = %e, "could not purge deleted document keys from the database files");
+            }
+        }
+    })
+}
+
 /// Storage keys the database still references (for removing orphaned files).
 pub fn referenced_keys(conn: &mut DbConnection) -> Result<Vec<String>, IdDocError> {
     Ok(id_documents::table
@@ -932,9 +961,9 @@ pub async fn housekeeping(
     } else {
         Aftermath::default()
     };
-    // A purge whose own truncation could not finish (readers kept SQLite's log busy) is
-    // completed here.
-    if after.keys_shredded || db.shred_pending() {
+    // Shredded keys and files follow from the sweep's events (see `startup`); a purge whose
+    // own truncation could not finish (readers kept SQLite's log busy) is completed here.
+    if db.shred_pending() {
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.shred_deleted_rows("id_document_keys"))
             .await
@@ -945,10 +974,6 @@ pub async fn housekeeping(
     let removed = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
         let referenced: std::collections::HashSet<String> = referenced.into_iter().collect();
         let mut removed = 0;
-        for key in &after.remove_files {
-            storage::remove(&dir, key)?;
-            removed += 1;
-        }
         let young = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
         for (key, modified) in storage::list(&dir)? {
             if !referenced.contains(&key) && modified < young {
@@ -962,7 +987,7 @@ pub async fn housekeeping(
     .map_err(|e| DbError::Join(e.to_string()))?
     .map_err(|e| IdDocError::Upload(UploadError::Io(e)))?;
     if removed > 0 {
-        tracing::info!(removed, "removed shredded or orphaned ciphertext files");
+        tracing::info!(removed, "removed orphaned ciphertext files");
     }
     Ok(after.show_ended)
 }

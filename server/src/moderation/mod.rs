@@ -208,6 +208,7 @@ pub fn suspend(
     diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?;
     end_show_of(conn, id)?;
     audit(conn, Some(admin.id), Some(id), None, "user_suspended")?;
+    crate::events::record(crate::events::Event::AccountChanged { user_id: id });
     get_user(conn, id)
 }
 
@@ -224,6 +225,7 @@ pub fn unsuspend(
         .set(users::suspended_at.eq(None::<NaiveDateTime>))
         .execute(conn)?;
     audit(conn, Some(admin.id), Some(id), None, "user_unsuspended")?;
+    crate::events::record(crate::events::Event::AccountChanged { user_id: id });
     get_user(conn, id)
 }
 
@@ -283,6 +285,7 @@ pub fn set_role(
         None,
         &format!("role_set_{}", role.as_str()),
     )?;
+    crate::events::record(crate::events::Event::AccountChanged { user_id: id });
     get_user(conn, id)
 }
 

@@ -315,6 +315,7 @@ pub fn update(
     diesel::update(target)
         .set(profiles::updated_at.eq(now()))
         .execute(conn)?;
+    crate::events::record(crate::events::Event::ProfileChanged { user_id: owner });
     get(conn, username)
 }
 

@@ -234,6 +234,7 @@ pub fn update(
     diesel::update(target)
         .set(rooms::updated_at.eq(now()))
         .execute(conn)?;
+    crate::events::record(crate::events::Event::RoomChanged { room_id: id });
     get(conn, id)
 }
 
@@ -271,6 +272,7 @@ pub fn start(
             rooms::updated_at.eq(t),
         ))
         .execute(conn)?;
+    crate::events::record(crate::events::Event::ShowStarted { user_id: actor.id });
     get(conn, id)
 }
 

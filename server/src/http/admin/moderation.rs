@@ -74,7 +74,6 @@ pub async fn suspend(
         .db
         .write(move |conn| moderation::suspend(conn, &admin.0, id))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(u))
 }
 
@@ -125,7 +124,6 @@ pub async fn set_role(
         .db
         .write(move |conn| moderation::set_role(conn, &admin.0, id, role))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(u))
 }
 
@@ -148,7 +146,6 @@ pub async fn end_show(
         .db
         .write(move |conn| moderation::force_end(conn, &admin.0, id))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -194,13 +191,10 @@ pub async fn resolve(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let action = body.action;
-    let (report, ended) = state
+    let (report, _ended) = state
         .db
         .write(move |conn| moderation::resolve_report(conn, &admin.0, id, action))
         .await?;
-    if ended {
-        state.directory.invalidate();
-    }
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -194,7 +194,6 @@ pub async fn become_model(
         .db
         .write(move |conn| accounts::become_model(conn, &user))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(user.to_api()))
 }
 
@@ -261,12 +260,10 @@ pub async fn delete_me(
     }
     let retention = state.config.retention().map_err(ApiError::internal)?;
     let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
-    let after = state
+    state
         .db
         .write(move |conn| crate::lifecycle::delete_account(conn, &user, retention, (&base, &mode)))
         .await?;
-    crate::http::api::iddocs::apply(&state, after).await;
-    state.fed.notify.notify_one();
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
     Ok(HttpResponse::NoContent().cookie(gone).finish())

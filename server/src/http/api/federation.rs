@@ -72,7 +72,6 @@ async fn resolve(state: &AppState, handle: &str) -> Result<RemoteActor, ApiError
                             store::save_video(c, &a, &res.object).map_err(DbError::from)
                         })
                         .await?;
-                    state.directory.invalidate();
                 }
                 Ok(_) => tracing::debug!(%room, "room listing on a foreign host ignored"),
                 Err(e) => tracing::debug!(%room, error = %e, "room listing not fetched"),
@@ -253,8 +252,6 @@ pub async fn follow(
         .db
         .write(move |c| store::follow(c, &base, &mode, uid, &name, &a).map_err(DbError::from))
         .await?;
-    state.fed.notify.notify_one();
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(profile_of(&state, current.user.id, actor).await?))
 }
 
@@ -294,7 +291,5 @@ pub async fn unfollow(
     if !done {
         return Err(not_following());
     }
-    state.fed.notify.notify_one();
-    state.directory.invalidate();
     Ok(HttpResponse::NoContent().finish())
 }

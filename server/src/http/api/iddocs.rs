@@ -7,33 +7,14 @@ use livestars_api::{ErrorBody, IdDocument, VerificationStatus};
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::iddocs::{self, storage, Aftermath};
+use crate::iddocs::{self, storage};
 
-/// Remove what a committed write left behind and refresh the directory if a show ended.
-pub async fn apply(state: &AppState, after: Aftermath) {
-    if after.show_ended {
-        state.directory.invalidate();
-    }
-    if after.keys_shredded {
-        let db = state.db.clone();
-        let shredded =
-            tokio::task::spawn_blocking(move || db.shred_deleted_rows("id_document_keys")).await;
-        if !matches!(shredded, Ok(Ok(()))) {
-            // The next housekeeping round tries again (it shreds whenever it runs).
-            tracing::error!("could not purge deleted document keys from the database files");
-        }
-    }
-    if after.remove_files.is_empty() {
-        return;
-    }
+/// Remove a stored file whose record was refused (no transaction committed it).
+async fn remove_unrecorded(state: &AppState, key: String) {
     let dir = storage::dir(&state.config.data_dir);
     let _ = tokio::task::spawn_blocking(move || {
-        for key in after.remove_files {
-            // A file that cannot be removed now is an orphan: the sweep removes it later. Its
-            // key is already shredded, so it is unreadable either way.
-            if let Err(e) = storage::remove(&dir, &key) {
-                tracing::warn!(error = %e, "could not remove a shredded ciphertext file");
-            }
+        if let Err(e) = storage::remove(&dir, &key) {
+            tracing::warn!(error = %e, "could not remove an unrecorded ciphertext file");
         }
     })
     .await;
@@ -94,19 +75,9 @@ pub async fn upload(
         .write(move |conn| iddocs::record_upload(conn, &user, &stored, &texts, retention, per_day))
         .await;
     match result {
-        Ok((doc, after)) => {
-            apply(&state, after).await;
-            Ok(HttpResponse::Created().json(doc))
-        }
+        Ok((doc, _)) => Ok(HttpResponse::Created().json(doc)),
         Err(e) => {
-            apply(
-                &state,
-                Aftermath {
-                    remove_files: vec![key],
-                    ..Aftermath::default()
-                },
-            )
-            .await;
+            remove_unrecorded(&state, key).await;
             Err(e.into())
         }
     }
@@ -152,11 +123,10 @@ pub async fn delete(
     let id = id.into_inner();
     let user = current.user;
     let retention = state.config.retention().map_err(ApiError::internal)?;
-    let after = state
+    state
         .db
         .write(move |conn| iddocs::delete_own(conn, &user, id, retention))
         .await?;
-    apply(&state, after).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

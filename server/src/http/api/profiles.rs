@@ -54,7 +54,6 @@ pub async fn update(
         .db
         .write(move |conn| profiles::update(conn, &username, &user, &upd))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(p))
 }
 

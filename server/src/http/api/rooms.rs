@@ -63,7 +63,6 @@ pub async fn update(
         .db
         .write(move |conn| rooms::update(conn, id, &user, &upd))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(room))
 }
 
@@ -104,7 +103,6 @@ pub async fn start(
         .db
         .write(move |conn| rooms::start(conn, id, &user, status))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(room))
 }
 
@@ -128,6 +126,5 @@ pub async fn stop(
         .db
         .write(move |conn| rooms::stop(conn, id, &user))
         .await?;
-    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(room))
 }
