@@ -30,6 +30,14 @@ pub enum Event {
     /// What we know of other instances' models and rooms changed (an inbound activity, a
     /// follow or unfollow, a fetched Video).
     FederatedChanged,
+    /// A tip was made (and split) in a room.
+    Tipped {
+        room_id: i64,
+        tip_id: i64,
+        tipper: String,
+        units: i64,
+        at: chrono::NaiveDateTime,
+    },
     /// Activities were queued for delivery to other instances.
     DeliveryQueued,
     /// ID documents retired: their ciphertext files are to be removed, and, when keys were
@@ -43,7 +51,10 @@ pub enum Event {
 impl Event {
     /// Whether the room directory shows something else after this.
     pub fn touches_directory(&self) -> bool {
-        !matches!(self, Event::DocumentRetired { .. } | Event::DeliveryQueued)
+        !matches!(
+            self,
+            Event::DocumentRetired { .. } | Event::DeliveryQueued | Event::Tipped { .. }
+        )
     }
 
     /// Whether the federation worker has work after this: something queued, or a local change

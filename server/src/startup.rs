@@ -145,6 +145,33 @@ impl Application {
                 referral_bps: config.referral_bps.clone(),
             },
         ));
+        // The room hub hears every committed tip, whichever way it was made.
+        let room_events = Arc::new(crate::rooms::events::RoomEvents::default());
+        {
+            let (hub, settle) = (room_events.clone(), settle.clone());
+            db.subscribe(Arc::new(move |_, events| {
+                for e in events {
+                    if let crate::events::Event::Tipped {
+                        room_id,
+                        tip_id,
+                        tipper,
+                        units,
+                        at,
+                    } = e
+                    {
+                        hub.publish(livestars_api::TipEvent {
+                            room_id: *room_id,
+                            tip_id: *tip_id,
+                            tipper: tipper.clone(),
+                            amount: crate::money::format_amount(*units),
+                            units: *units,
+                            amount_usd: settle.prices.known_rate().map(|r| r.usd(*units)),
+                            at: at.and_utc(),
+                        });
+                    }
+                }
+            }));
+        }
         let limits = Arc::new(http::limits::Limits::new(&config)?);
         if config.public_url.starts_with("https://") && config.client_ip_header.is_empty() {
             // Behind a TLS proxy every request comes from the proxy: one address for everyone.
@@ -168,7 +195,7 @@ impl Application {
             fed: fed.clone(),
             openapi_json: http::openapi::render().into(),
             settle: settle.clone(),
-            events: Arc::new(crate::rooms::events::RoomEvents::default()),
+            events: room_events,
             tips,
         };
         let server = HttpServer::new(move || {

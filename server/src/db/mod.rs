@@ -484,7 +484,10 @@ mod tests {
             Err(DbError::Connection("refused".into()))
         });
         assert!(failed.is_err());
-        assert!(heard.lock().unwrap().is_empty(), "a rollback sets nothing off");
+        assert!(
+            heard.lock().unwrap().is_empty(),
+            "a rollback sets nothing off"
+        );
         db.write_blocking(|_| {
             record(Event::ShowEnded { user_id: 7 });
             record(Event::DeliveryQueued);

@@ -350,6 +350,13 @@ pub fn tip_batch(
             t,
         );
         known.insert((j.tipper.id, j.key.clone()), row);
+        crate::events::record(crate::events::Event::Tipped {
+            room_id: j.room_id,
+            tip_id: ids[k],
+            tipper: j.tipper.username.clone(),
+            units: j.amount,
+            at: t,
+        });
         results[tip.job] = Some(Ok(Tipped::Created(new_receipt(
             row,
             model,

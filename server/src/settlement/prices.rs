@@ -38,6 +38,15 @@ impl Prices {
         *self.cached.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The rate known now without fetching: fixed, or the last one fetched (however old).
+    pub fn known_rate(&self) -> Option<Rate> {
+        match &self.source {
+            Source::None => None,
+            Source::Fixed(r) => Some(*r),
+            Source::Http { .. } => self.cached().map(|(r, _)| r),
+        }
+    }
+
     /// The current rate: fixed, or cached, or fetched now (a failure keeps the last rate).
     pub async fn rate(&self) -> Option<Rate> {
         match &self.source {

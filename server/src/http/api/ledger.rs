@@ -1,7 +1,7 @@
 //! The caller's LIVE wallet and tipping.
 
 use actix_web::{web, HttpResponse};
-use livestars_api::{ErrorBody, TipEvent, TipReceipt, TipRequest, Wallet};
+use livestars_api::{ErrorBody, TipReceipt, TipRequest, Wallet};
 
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
@@ -39,7 +39,6 @@ pub async fn tip(
     let key = idempotency_key(&body.idempotency_key)?;
     let user = current.user;
     state.limits.by_account(&state.limits.tips, user.id)?;
-    let tipper_name = user.username.clone();
     let done = state
         .tips
         .tip(TipJob {
@@ -53,15 +52,6 @@ pub async fn tip(
     Ok(match done {
         Tipped::Created(mut r) => {
             r.amount_usd = rate.map(|x| x.usd(r.units));
-            state.events.publish(TipEvent {
-                room_id: r.room_id,
-                tip_id: r.id,
-                tipper: tipper_name,
-                amount: r.amount.clone(),
-                units: r.units,
-                amount_usd: r.amount_usd.clone(),
-                at: r.created_at,
-            });
             HttpResponse::Created().json(r)
         }
         Tipped::Replayed(mut r) => {
