@@ -20,8 +20,7 @@ pub const LAYERS: &[(u8, &str)] = &[
     (6, "rooms"),
     (7, "ledger"),
     (8, "settlement"),
-    (9, "federation_store"),
-    (10, "delivery"),
+    (9, "federation"),
     (10, "moderation"),
     // Use-cases spanning modules, then the ways in.
     (11, "lifecycle"),

@@ -46,7 +46,7 @@ pub fn delete_account(
     // Her address is free again: later deposits from it wait unattributed for whoever binds it.
     diesel::delete(wallets::table.find(user.id)).execute(conn)?;
     let (base, mode) = federation;
-    crate::federation_store::account_deleted(conn, base, mode, user.id, &user.username)?;
+    crate::federation::account_deleted(conn, base, mode, user.id, &user.username)?;
     let mut after = Aftermath::default();
     let docs: Vec<i64> = id_documents::table
         .filter(id_documents::user_id.eq(user.id))

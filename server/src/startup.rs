@@ -18,8 +18,8 @@ use livestars_federation::Url;
 
 use crate::config::Config;
 use crate::db::{Db, DbError};
-use crate::delivery::DeliverySettings;
-use crate::federation_store::{self, DbStore, INSTANCE_ACTOR};
+use crate::federation::worker::DeliverySettings;
+use crate::federation::{DbStore, INSTANCE_ACTOR};
 use crate::http::federation::Fed;
 use crate::http::{self, AppState};
 use crate::rooms::directory::Directory;
@@ -97,9 +97,7 @@ impl Application {
         } else {
             config.workers
         };
-        let directory = Arc::new(Directory::new(
-            crate::federation_store::followed_remote_rooms,
-        ));
+        let directory = Arc::new(Directory::new(crate::federation::followed_remote_rooms));
         let data_dir = config.data_dir.clone();
         // ID-document ciphertexts (and on SQLite the database) live here: the server's alone.
         crate::files::create_private_dir(&data_dir).map_err(|e| {
@@ -253,7 +251,7 @@ impl Application {
                 }
             }
         });
-        let worker = tokio::spawn(crate::delivery::run(
+        let worker = tokio::spawn(crate::federation::worker::run(
             self.db.clone(),
             self.fed.config.to_request_data(),
             self.delivery.clone(),
@@ -279,7 +277,7 @@ async fn federation(config: &Config, db: &Db) -> Result<Fed, StartError> {
     let base = config.public_base();
     let domain = config.federation_domain();
     let debug = config.federation_debug;
-    let (public, private) = federation_store::keys(db, INSTANCE_ACTOR).await?;
+    let (public, private) = crate::federation::keys(db, INSTANCE_ACTOR).await?;
     let notify = Arc::new(tokio::sync::Notify::new());
     let store = DbStore {
         db: db.clone(),
@@ -312,11 +310,11 @@ async fn federation(config: &Config, db: &Db) -> Result<Fed, StartError> {
     };
     let fed_config = FederationConfig::builder()
         .domain(domain.clone())
-        .app_data(federation_store::ctx(store))
+        .app_data(crate::federation::ctx(store))
         .debug(debug)
         .client(
             reqwest_middleware::ClientBuilder::new(client.clone())
-                .with(crate::delivery::RecordStatus)
+                .with(crate::federation::worker::RecordStatus)
                 .build(),
         )
         .http_fetch_limit(50)

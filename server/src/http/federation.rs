@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use super::AppState;
 use crate::db::DbError;
-use crate::federation_store::{self as store, INBOUND_SIGNATURE, INSTANCE_ACTOR};
+use crate::federation::{self as store, INBOUND_SIGNATURE, INSTANCE_ACTOR};
 
 /// Federation state shared by the handlers.
 pub struct Fed {

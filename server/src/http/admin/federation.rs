@@ -7,7 +7,7 @@ use livestars_api::{
 };
 
 use crate::db::DbError;
-use crate::federation_store as store;
+use crate::federation as store;
 use crate::http::auth::AdminUser;
 use crate::http::error::ApiError;
 use crate::http::AppState;

@@ -10,7 +10,7 @@ use livestars_federation::protocol::{authority, Ctx, FedError, RemoteActor};
 use livestars_federation::{Acct, Url};
 
 use crate::db::DbError;
-use crate::federation_store as store;
+use crate::federation as store;
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::http::AppState;

@@ -20,7 +20,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::db::schema::{deliveries, instances, outbox};
 use crate::db::{now, Db, DbError};
-use crate::federation_store::{
+use crate::federation::{
     changed_profiles, changed_rooms, ensure_instance, keys, mark_alive, profile_changed,
     sweep_rooms, INSTANCE_ACTOR,
 };
