@@ -10,6 +10,7 @@ pub const LAYERS: &[(u8, &str)] = &[
     (0, "files"),
     (0, "money"),
     (0, "events"),
+    (0, "states"),
     (1, "config"),
     (2, "db"),
     // The domain, in the order its rules build on each other.

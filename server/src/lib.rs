@@ -25,6 +25,7 @@ pub mod rooms;
 pub mod settlement;
 pub mod shows;
 pub mod startup;
+pub mod states;
 pub mod text;
 
 pub use config::Config;

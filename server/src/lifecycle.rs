@@ -35,7 +35,7 @@ pub fn delete_account(
     }
     let in_flight: i64 = payouts::table
         .filter(payouts::user_id.eq(user.id))
-        .filter(payouts::status.eq_any(["queued", "signed", "broadcast"]))
+        .filter(payouts::status.eq_any(crate::states::PayoutState::IN_FLIGHT.map(|s| s.as_str())))
         .count()
         .get_result(conn)?;
     if in_flight > 0 {

@@ -60,7 +60,7 @@ pub fn enqueue(
                 deliveries::outbox_id.eq(outbox_id),
                 deliveries::inbox.eq(inbox),
                 deliveries::domain.eq(domain),
-                deliveries::state.eq("pending"),
+                deliveries::state.eq(crate::states::DeliveryState::Pending.as_str()),
                 deliveries::attempts.eq(0),
                 deliveries::next_attempt_at.eq(t),
                 deliveries::updated_at.eq(t),

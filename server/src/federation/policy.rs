@@ -67,10 +67,10 @@ pub fn set_domain_policy(
         diesel::update(
             deliveries::table
                 .filter(deliveries::domain.eq(&domain))
-                .filter(deliveries::state.eq("pending")),
+                .filter(deliveries::state.eq(crate::states::DeliveryState::Pending.as_str())),
         )
         .set((
-            deliveries::state.eq("dropped"),
+            deliveries::state.eq(crate::states::DeliveryState::Dropped.as_str()),
             deliveries::last_error.eq(Some("domain blocked")),
             deliveries::updated_at.eq(now()),
         ))
@@ -205,12 +205,12 @@ pub fn instance_deliveries(
     for (domain, dead, failing, success, error, delivered) in rows {
         let pending: i64 = deliveries::table
             .filter(deliveries::domain.eq(&domain))
-            .filter(deliveries::state.eq("pending"))
+            .filter(deliveries::state.eq(crate::states::DeliveryState::Pending.as_str()))
             .count()
             .get_result(c)?;
         let refused: i64 = deliveries::table
             .filter(deliveries::domain.eq(&domain))
-            .filter(deliveries::state.eq("rejected"))
+            .filter(deliveries::state.eq(crate::states::DeliveryState::Rejected.as_str()))
             .count()
             .get_result(c)?;
         out.push(InstanceDelivery {

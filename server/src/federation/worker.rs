@@ -62,7 +62,7 @@ fn chrono_of(d: Duration) -> chrono::Duration {
 fn any_due(c: &mut crate::db::DbConnection) -> Result<bool, diesel::result::Error> {
     diesel::select(diesel::dsl::exists(
         deliveries::table
-            .filter(deliveries::state.eq("pending"))
+            .filter(deliveries::state.eq(crate::states::DeliveryState::Pending.as_str()))
             .filter(deliveries::next_attempt_at.le(now())),
     ))
     .get_result(c)
@@ -85,7 +85,7 @@ fn claim(
     );
     let rows: Vec<Row> = deliveries::table
         .inner_join(outbox::table)
-        .filter(deliveries::state.eq("pending"))
+        .filter(deliveries::state.eq(crate::states::DeliveryState::Pending.as_str()))
         .filter(deliveries::next_attempt_at.le(t))
         .order(deliveries::next_attempt_at)
         .limit(BATCH)
@@ -110,7 +110,7 @@ fn claim(
         if t - created_at > GIVE_UP_AFTER {
             diesel::update(deliveries::table.find(id))
                 .set((
-                    deliveries::state.eq("dropped"),
+                    deliveries::state.eq(crate::states::DeliveryState::Dropped.as_str()),
                     deliveries::last_error.eq(Some("gave up after 7 days")),
                     deliveries::updated_at.eq(t),
                 ))
@@ -189,7 +189,7 @@ fn record(
         Outcome::Refused(status) => {
             diesel::update(deliveries::table.find(due.id))
                 .set((
-                    deliveries::state.eq("rejected"),
+                    deliveries::state.eq(crate::states::DeliveryState::Rejected.as_str()),
                     deliveries::attempts.eq(due.attempts + 1),
                     deliveries::last_error.eq(Some(format!("refused with HTTP {status}"))),
                     deliveries::updated_at.eq(t),
@@ -201,7 +201,7 @@ fn record(
         Outcome::Delivered => {
             diesel::update(deliveries::table.find(due.id))
                 .set((
-                    deliveries::state.eq("delivered"),
+                    deliveries::state.eq(crate::states::DeliveryState::Delivered.as_str()),
                     deliveries::attempts.eq(due.attempts + 1),
                     deliveries::last_error.eq(None::<String>),
                     deliveries::updated_at.eq(t),

@@ -459,7 +459,7 @@ pub fn check(conn: &mut DbConnection) -> Result<CheckReport, LedgerError> {
     };
     let deposited: Vec<i64> = deposits::table.select(deposits::amount).load(conn)?;
     let paid: Vec<i64> = crate::db::schema::payouts::table
-        .filter(crate::db::schema::payouts::status.ne("failed"))
+        .filter(crate::db::schema::payouts::status.ne(crate::states::PayoutState::Failed.as_str()))
         .select(crate::db::schema::payouts::units)
         .load(conn)?;
     let expected_chain = paid.iter().map(|v| i128::from(*v)).sum::<i128>()

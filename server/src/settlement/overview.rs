@@ -9,6 +9,7 @@ use super::SettlementError;
 use crate::db::schema::{chain_deposits, payouts, users};
 use crate::db::DbConnection;
 use crate::money::format_amount;
+use crate::states::{DepositState, PayoutState};
 
 /// The overview without what lives outside the database (USD rate, chain health: the caller
 /// fills them).
@@ -41,8 +42,8 @@ pub fn overview(conn: &mut DbConnection) -> Result<LedgerOverview, SettlementErr
     let amount = |v: i128| format_amount(i64::try_from(v).unwrap_or(i64::MAX));
     let (users_with_balance, users_total) = find(&accounts, "user");
     let (tips_count, tips_total) = find(&tips, "tips");
-    let (deposits_pending, _) = find(&deposits, "pending");
-    let (unattributed, unattributed_total) = find(&deposits, "unattributed");
+    let (deposits_pending, _) = find(&deposits, DepositState::Pending.as_str());
+    let (unattributed, unattributed_total) = find(&deposits, DepositState::Unattributed.as_str());
     let orphaned: i64 = chain_deposits::table
         .filter(chain_deposits::orphaned_at.is_not_null())
         .count()
@@ -51,9 +52,9 @@ pub fn overview(conn: &mut DbConnection) -> Result<LedgerOverview, SettlementErr
         .iter()
         .map(|f| f.total.parse::<i128>().unwrap_or(0))
         .sum();
-    let by_state = ["queued", "signed", "broadcast", "confirmed", "failed"]
+    let by_state = PayoutState::ALL
         .iter()
-        .map(|s| (s.to_string(), find(&by_status, s).0))
+        .map(|s| (s.to_string(), find(&by_status, s.as_str()).0))
         .collect();
     type Row = (
         i64,

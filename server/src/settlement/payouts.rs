@@ -28,6 +28,7 @@ use crate::accounts::User;
 use crate::db::schema::{payout_attempts, payouts, signer_nonces};
 use crate::db::{now, Db, DbConnection};
 use crate::ledger;
+use crate::states::{DepositState, PayoutState};
 
 /// A payout as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -95,7 +96,7 @@ pub fn request(
                     payouts::units.eq(units),
                     payouts::fee_units.eq(fee_units),
                     payouts::value.eq(value.to_string()),
-                    payouts::status.eq("queued"),
+                    payouts::status.eq(PayoutState::Queued.as_str()),
                     payouts::idempotency_key.eq(key),
                     payouts::created_at.eq(t),
                     payouts::updated_at.eq(t),
@@ -200,11 +201,11 @@ fn fail(conn: &mut DbConnection, p: &Payout, reason: &str) -> Result<(), Settlem
     let done = diesel::update(
         payouts::table
             .find(p.id)
-            .filter(payouts::status.ne("failed"))
-            .filter(payouts::status.ne("confirmed")),
+            .filter(payouts::status.ne(PayoutState::Failed.as_str()))
+            .filter(payouts::status.ne(PayoutState::Confirmed.as_str())),
     )
     .set((
-        payouts::status.eq("failed"),
+        payouts::status.eq(PayoutState::Failed.as_str()),
         payouts::reason.eq(Some(reason)),
         payouts::updated_at.eq(t),
     ))
@@ -302,9 +303,9 @@ fn attempts(conn: &mut DbConnection, payout: i64) -> Result<Vec<Attempt>, Settle
         .load(conn)?)
 }
 
-fn by_status(conn: &mut DbConnection, status: &str) -> Result<Vec<Payout>, SettlementError> {
+fn by_status(conn: &mut DbConnection, status: PayoutState) -> Result<Vec<Payout>, SettlementError> {
     Ok(payouts::table
-        .filter(payouts::status.eq(status))
+        .filter(payouts::status.eq(status.as_str()))
         .order(payouts::id.asc())
         .limit(200)
         .select(Payout::as_select())
@@ -438,10 +439,10 @@ impl<C: Chain> Signer<C> {
     /// One round: send what was signed but not sent, sign and send what is queued, follow
     /// what is out.
     pub async fn tick(&self) -> Result<(), SettlementError> {
-        for p in self.db.read(|c| by_status(c, "signed")).await? {
+        for p in self.db.read(|c| by_status(c, PayoutState::Signed)).await? {
             self.broadcast_latest(&p).await?;
         }
-        let queued = self.db.read(|c| by_status(c, "queued")).await?;
+        let queued = self.db.read(|c| by_status(c, PayoutState::Queued)).await?;
         if !queued.is_empty() {
             let fees = self.chain.suggested_fees().await?;
             for p in queued {
@@ -455,7 +456,10 @@ impl<C: Chain> Signer<C> {
                 }
             }
         }
-        let out = self.db.read(|c| by_status(c, "broadcast")).await?;
+        let out = self
+            .db
+            .read(|c| by_status(c, PayoutState::Broadcast))
+            .await?;
         if out.is_empty() {
             return Ok(());
         }
@@ -482,10 +486,16 @@ impl<C: Chain> Signer<C> {
             .write(move |c| {
                 let t = now();
                 // Claim it: only one signer (of however many processes) moves it from queued.
-                let claimed =
-                    diesel::update(payouts::table.find(id).filter(payouts::status.eq("queued")))
-                        .set((payouts::status.eq("signed"), payouts::updated_at.eq(t)))
-                        .execute(c)?;
+                let claimed = diesel::update(
+                    payouts::table
+                        .find(id)
+                        .filter(payouts::status.eq(PayoutState::Queued.as_str())),
+                )
+                .set((
+                    payouts::status.eq(PayoutState::Signed.as_str()),
+                    payouts::updated_at.eq(t),
+                ))
+                .execute(c)?;
                 if claimed == 0 {
                     return Ok(None);
                 }
@@ -531,10 +541,12 @@ impl<C: Chain> Signer<C> {
                         .set(payout_attempts::broadcast_at.eq(Some(t)))
                         .execute(c)?;
                         diesel::update(
-                            payouts::table.find(id).filter(payouts::status.eq("signed")),
+                            payouts::table
+                                .find(id)
+                                .filter(payouts::status.eq(PayoutState::Signed.as_str())),
                         )
                         .set((
-                            payouts::status.eq("broadcast"),
+                            payouts::status.eq(PayoutState::Broadcast.as_str()),
                             payouts::broadcast_at.eq(Some(t)),
                             payouts::reason.eq(None::<String>),
                             payouts::updated_at.eq(t),
@@ -618,10 +630,10 @@ impl<C: Chain> Signer<C> {
                     diesel::update(
                         payouts::table
                             .find(id)
-                            .filter(payouts::status.eq("broadcast")),
+                            .filter(payouts::status.eq(PayoutState::Broadcast.as_str())),
                     )
                     .set((
-                        payouts::status.eq("confirmed"),
+                        payouts::status.eq(PayoutState::Confirmed.as_str()),
                         payouts::tx_hash.eq(Some(h)),
                         payouts::block_number.eq(Some(b)),
                         payouts::reason.eq(None::<String>),
@@ -679,8 +691,8 @@ impl<C: Chain> Signer<C> {
                 diesel::update(
                     payouts::table
                         .find(id)
-                        .filter(payouts::status.ne("confirmed"))
-                        .filter(payouts::status.ne("failed")),
+                        .filter(payouts::status.ne(PayoutState::Confirmed.as_str()))
+                        .filter(payouts::status.ne(PayoutState::Failed.as_str())),
                 )
                 .set((
                     payouts::reason.eq(Some(reason)),
@@ -752,19 +764,19 @@ pub fn expected(conn: &mut DbConnection) -> Result<Expected, SettlementError> {
         .select((chain_deposits::value, chain_deposits::status))
         .load(conn)?;
     for (v, status) in &deps {
-        if status == "pending" {
+        if status == DepositState::Pending.as_str() {
             e.pending_deposits += parse(v);
         } else {
             e.deposits_in += parse(v);
         }
     }
     let outs: Vec<(String, String)> = payouts::table
-        .filter(payouts::status.ne("failed"))
-        .filter(payouts::status.ne("queued"))
+        .filter(payouts::status.ne(PayoutState::Failed.as_str()))
+        .filter(payouts::status.ne(PayoutState::Queued.as_str()))
         .select((payouts::value, payouts::status))
         .load(conn)?;
     for (v, status) in &outs {
-        if status == "confirmed" {
+        if status == PayoutState::Confirmed.as_str() {
             e.paid_out += parse(v);
         } else {
             e.in_flight += parse(v);

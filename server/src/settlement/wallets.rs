@@ -262,7 +262,7 @@ fn claim_unattributed(
     // Not those a deep reorganisation removed from the chain (orphaned): that LIVE is gone.
     let held: Vec<(String, i64, i64)> = chain_deposits::table
         .filter(chain_deposits::from_address.eq(address))
-        .filter(chain_deposits::status.eq("unattributed"))
+        .filter(chain_deposits::status.eq(crate::states::DepositState::Unattributed.as_str()))
         .filter(chain_deposits::orphaned_at.is_null())
         .select((
             chain_deposits::tx_hash,
@@ -279,7 +279,7 @@ fn claim_unattributed(
                 .filter(chain_deposits::transfer_index.eq(ti)),
         )
         .set((
-            chain_deposits::status.eq("credited"),
+            chain_deposits::status.eq(crate::states::DepositState::Credited.as_str()),
             chain_deposits::user_id.eq(Some(user_id)),
             chain_deposits::credited_at.eq(Some(now())),
         ))

@@ -83,7 +83,7 @@ fn rewind(conn: &mut DbConnection, fork: u64) -> Result<usize, SettlementError> 
     let dropped = diesel::delete(
         chain_deposits::table
             .filter(chain_deposits::block_number.gt(above))
-            .filter(chain_deposits::status.eq("pending")),
+            .filter(chain_deposits::status.eq(crate::states::DepositState::Pending.as_str())),
     )
     .execute(conn)?;
     let deep = diesel::update(
@@ -353,7 +353,7 @@ fn record(
                     chain_deposits::value.eq(log.value.to_string()),
                     chain_deposits::units.eq(units),
                     chain_deposits::dust.eq(dust.to_string()),
-                    chain_deposits::status.eq("pending"),
+                    chain_deposits::status.eq(crate::states::DepositState::Pending.as_str()),
                     chain_deposits::seen_at.eq(t),
                 ))
                 .execute(c)
@@ -404,7 +404,7 @@ fn record(
 /// the sending address, else held as unattributed until someone binds it.
 fn confirm(conn: &mut DbConnection, confirmed_to: u64) -> Result<(usize, usize), SettlementError> {
     let pending: Vec<(String, i64, String, i64)> = chain_deposits::table
-        .filter(chain_deposits::status.eq("pending"))
+        .filter(chain_deposits::status.eq(crate::states::DepositState::Pending.as_str()))
         .filter(chain_deposits::block_number.le(confirmed_to as i64))
         .order((chain_deposits::block_number, chain_deposits::log_index))
         .select((
@@ -423,20 +423,20 @@ fn confirm(conn: &mut DbConnection, confirmed_to: u64) -> Result<(usize, usize),
             .first(conn)
             .optional()?;
         let (status, user) = if units == 0 {
-            ("dust", None)
+            (crate::states::DepositState::Dust.as_str(), None)
         } else if let Some(user) = owner {
             ledger::credit_deposit(conn, user, &tx, position, units)?;
             credited += 1;
-            ("credited", Some(user))
+            (crate::states::DepositState::Credited.as_str(), Some(user))
         } else {
             held += 1;
-            ("unattributed", None)
+            (crate::states::DepositState::Unattributed.as_str(), None)
         };
         diesel::update(
             chain_deposits::table
                 .filter(chain_deposits::tx_hash.eq(&tx))
                 .filter(chain_deposits::transfer_index.eq(position))
-                .filter(chain_deposits::status.eq("pending")),
+                .filter(chain_deposits::status.eq(crate::states::DepositState::Pending.as_str())),
         )
         .set((
             chain_deposits::status.eq(status),

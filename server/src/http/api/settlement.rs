@@ -212,7 +212,8 @@ pub async fn deposits(
 /// A payout as its owner sees it. One on its way that waits because of the chain (node down,
 /// settlement halted) says so, whatever the signer last noted.
 fn payout_api(p: payouts::Payout, rate: Option<Rate>, chain_reason: Option<&str>) -> Payout {
-    let in_flight = ["queued", "signed", "broadcast"].contains(&p.status.as_str());
+    let in_flight = crate::states::PayoutState::parse(&p.status)
+        .is_some_and(|s| crate::states::PayoutState::IN_FLIGHT.contains(&s));
     let reason = match chain_reason {
         Some(r) if in_flight => Some(r.to_string()),
         _ => p.reason,
