@@ -148,44 +148,25 @@ pub fn user_id_by_name(
         .optional()
 }
 
-pub(crate) type ActorRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    NaiveDateTime,
-);
-
-macro_rules! actor_columns {
-    () => {
-        (
-            remote_actors::id,
-            remote_actors::ap_id,
-            remote_actors::kind,
-            remote_actors::username,
-            remote_actors::domain,
-            remote_actors::display_name,
-            remote_actors::summary,
-            remote_actors::icon_url,
-            remote_actors::url,
-            remote_actors::inbox,
-            remote_actors::shared_inbox,
-            remote_actors::followers_url,
-            remote_actors::room_url,
-            remote_actors::public_key_pem,
-            remote_actors::fetched_at,
-        )
-    };
+/// A remote actor as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = remote_actors)]
+pub(crate) struct ActorRow {
+    id: i64,
+    ap_id: String,
+    kind: String,
+    username: String,
+    domain: String,
+    display_name: String,
+    summary: String,
+    icon_url: Option<String>,
+    url: Option<String>,
+    inbox: String,
+    shared_inbox: Option<String>,
+    followers_url: Option<String>,
+    room_url: Option<String>,
+    public_key_pem: String,
+    fetched_at: NaiveDateTime,
 }
 
 pub(crate) fn parse_url(s: &str) -> Option<Url> {
@@ -194,21 +175,21 @@ pub(crate) fn parse_url(s: &str) -> Option<Url> {
 
 pub(crate) fn actor_from_row(r: ActorRow) -> Option<RemoteActor> {
     Some(RemoteActor {
-        id: r.0,
-        ap_id: parse_url(&r.1)?,
-        kind: r.2,
-        username: r.3,
-        domain: r.4,
-        display_name: r.5,
-        summary: r.6,
-        icon_url: r.7,
-        url: r.8,
-        inbox: parse_url(&r.9)?,
-        shared_inbox: r.10.as_deref().and_then(parse_url),
-        followers_url: r.11.as_deref().and_then(parse_url),
-        room_url: r.12.as_deref().and_then(parse_url),
-        public_key_pem: r.13,
-        fetched_at: r.14.and_utc(),
+        id: r.id,
+        ap_id: parse_url(&r.ap_id)?,
+        kind: r.kind,
+        username: r.username,
+        domain: r.domain,
+        display_name: r.display_name,
+        summary: r.summary,
+        icon_url: r.icon_url,
+        url: r.url,
+        inbox: parse_url(&r.inbox)?,
+        shared_inbox: r.shared_inbox.as_deref().and_then(parse_url),
+        followers_url: r.followers_url.as_deref().and_then(parse_url),
+        room_url: r.room_url.as_deref().and_then(parse_url),
+        public_key_pem: r.public_key_pem,
+        fetched_at: r.fetched_at.and_utc(),
     })
 }
 
@@ -218,7 +199,7 @@ pub fn actor_by_ap_id(
 ) -> Result<Option<RemoteActor>, diesel::result::Error> {
     Ok(remote_actors::table
         .filter(remote_actors::ap_id.eq(ap_id))
-        .select(actor_columns!())
+        .select(ActorRow::as_select())
         .first::<ActorRow>(c)
         .optional()?
         .and_then(actor_from_row))
@@ -233,7 +214,7 @@ pub fn actor_by_handle(
     Ok(remote_actors::table
         .filter(remote_actors::username.eq(name))
         .filter(remote_actors::domain.eq(domain))
-        .select(actor_columns!())
+        .select(ActorRow::as_select())
         .first::<ActorRow>(c)
         .optional()?
         .and_then(actor_from_row))

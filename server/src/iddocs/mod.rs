@@ -275,38 +275,21 @@ pub fn upload_recipients(
 
 // ---------------------------------------------------------------- documents
 
-type DocRow = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    String,
-    i64,
-    String,
-    NaiveDateTime,
-    Option<NaiveDateTime>,
-    Option<NaiveDate>,
-    Option<String>,
-    bool,
-);
-
-macro_rules! doc_columns {
-    () => {
-        (
-            id_documents::id,
-            id_documents::user_id,
-            id_documents::status,
-            id_documents::storage_key,
-            id_documents::sha256,
-            id_documents::size_bytes,
-            id_documents::mime,
-            id_documents::uploaded_at,
-            id_documents::decided_at,
-            id_documents::valid_until,
-            id_documents::reject_reason,
-            id_documents::adult,
-        )
-    };
+/// An ID document as stored (its bytes elsewhere, see [`storage`]).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = id_documents)]
+struct DocRow {
+    id: i64,
+    user_id: i64,
+    status: String,
+    sha256: String,
+    size_bytes: i64,
+    mime: String,
+    uploaded_at: NaiveDateTime,
+    decided_at: Option<NaiveDateTime>,
+    valid_until: Option<NaiveDate>,
+    reject_reason: Option<String>,
+    adult: bool,
 }
 
 fn state_of(status: &str) -> VerificationState {
@@ -320,15 +303,15 @@ fn state_of(status: &str) -> VerificationState {
 
 fn to_api(r: &DocRow) -> IdDocument {
     IdDocument {
-        id: r.0,
-        status: state_of(&r.2),
-        mime: r.6.clone(),
-        size_bytes: r.5,
-        sha256: r.4.clone(),
-        uploaded_at: r.7.and_utc(),
-        decided_at: r.8.map(|t| t.and_utc()),
-        valid_until: r.9,
-        reject_reason: r.10.clone(),
+        id: r.id,
+        status: state_of(&r.status),
+        mime: r.mime.clone(),
+        size_bytes: r.size_bytes,
+        sha256: r.sha256.clone(),
+        uploaded_at: r.uploaded_at.and_utc(),
+        decided_at: r.decided_at.map(|t| t.and_utc()),
+        valid_until: r.valid_until,
+        reject_reason: r.reject_reason.clone(),
     }
 }
 
@@ -338,7 +321,7 @@ fn current_doc(conn: &mut DbConnection, user_id: i64) -> Result<Option<DocRow>, 
         .filter(id_documents::user_id.eq(user_id))
         .filter(id_documents::status.ne("deleted"))
         .order(id_documents::id.desc())
-        .select(doc_columns!())
+        .select(DocRow::as_select())
         .first(conn)
         .optional()?)
 }
@@ -448,12 +431,12 @@ pub fn record_upload(
     check_daily_uploads(conn, user.id, per_day, t)?;
     let mut after = Aftermath::default();
     if let Some(old) = current_doc(conn, user.id)? {
-        retire(conn, old.0, retention, t)?;
+        retire(conn, old.id, retention, t)?;
         audit(
             conn,
             Some(user.id),
             Some(user.id),
-            Some(old.0),
+            Some(old.id),
             "document_superseded",
         )?;
     }
@@ -497,7 +480,7 @@ fn own_doc(conn: &mut DbConnection, user_id: i64, id: i64) -> Result<DocRow, IdD
         .filter(id_documents::id.eq(id))
         .filter(id_documents::user_id.eq(user_id))
         .filter(id_documents::status.ne("deleted"))
-        .select(doc_columns!())
+        .select(DocRow::as_select())
         .first(conn)
         .optional()?
         .ok_or(IdDocError::NotFound)
@@ -530,7 +513,7 @@ pub fn delete_own(
 }
 
 fn is_valid_approval(r: &DocRow, today: NaiveDate) -> bool {
-    r.2 == "approved" && r.11 && r.9.is_none_or(|until| until >= today)
+    r.status == "approved" && r.adult && r.valid_until.is_none_or(|until| until >= today)
 }
 
 /// The go-live gate.
@@ -541,10 +524,10 @@ pub fn may_go_live(
 ) -> Result<(), IdDocError> {
     match current_doc(conn, user_id)? {
         Some(r) if is_valid_approval(&r, today) => Ok(()),
-        Some(r) if r.2 == "approved" => Err(IdDocError::VerificationRequired(
+        Some(r) if r.status == "approved" => Err(IdDocError::VerificationRequired(
             "your ID document has expired; upload a current one",
         )),
-        Some(r) if r.2 == "pending" => Err(IdDocError::VerificationRequired(
+        Some(r) if r.status == "pending" => Err(IdDocError::VerificationRequired(
             "your ID document is waiting for verification",
         )),
         Some(_) => Err(IdDocError::VerificationRequired(
@@ -570,10 +553,10 @@ pub fn status(
             may_go_live: false,
         },
         Some(r) => VerificationStatus {
-            status: state_of(&r.2),
-            document_id: Some(r.0),
-            valid_until: r.9,
-            reason: r.10.clone(),
+            status: state_of(&r.status),
+            document_id: Some(r.id),
+            valid_until: r.valid_until,
+            reason: r.reject_reason.clone(),
             may_go_live: is_valid_approval(&r, today),
         },
     })
@@ -773,15 +756,15 @@ pub fn decide(
     let row: DocRow = id_documents::table
         .filter(id_documents::id.eq(id))
         .filter(id_documents::status.ne("deleted"))
-        .select(doc_columns!())
+        .select(DocRow::as_select())
         .first(conn)
         .optional()?
         .ok_or(IdDocError::NotFound)?;
     check_verifier(conn, admin, id, d.key_proof.as_deref())?;
-    if row.2 != "pending" {
+    if row.status != "pending" {
         return Err(IdDocError::NotPending);
     }
-    if !row.4.eq_ignore_ascii_case(d.sha256.trim()) {
+    if !row.sha256.eq_ignore_ascii_case(d.sha256.trim()) {
         return Err(IdDocError::StaleDocument);
     }
     let t = now();
@@ -814,7 +797,7 @@ pub fn decide(
             audit(
                 conn,
                 Some(admin.id),
-                Some(row.1),
+                Some(row.user_id),
                 Some(id),
                 "document_approved",
             )?;
@@ -842,7 +825,7 @@ pub fn decide(
             audit(
                 conn,
                 Some(admin.id),
-                Some(row.1),
+                Some(row.user_id),
                 Some(id),
                 "document_rejected",
             )?;
@@ -850,7 +833,7 @@ pub fn decide(
     }
     let row: DocRow = id_documents::table
         .find(id)
-        .select(doc_columns!())
+        .select(DocRow::as_select())
         .first(conn)?;
     Ok(to_api(&row))
 }
