@@ -87,15 +87,35 @@ pub fn record(event: Event) {
     });
 }
 
-/// Start collecting for a write transaction on this thread. Returns the collection of an
-/// enclosing one, if any, to be restored by [`finish`].
-pub fn begin() -> Option<Vec<Event>> {
-    PENDING.with(|p| p.borrow_mut().replace(Vec::new()))
+/// Collecting the events of one write transaction on this thread; dropped without
+/// [`Collecting::finish`] (a panic in the transaction), it discards them and still restores
+/// the enclosing collection.
+pub struct Collecting {
+    outer: Option<Option<Vec<Event>>>,
 }
 
-/// Stop collecting: what this transaction recorded (the enclosing collection restored).
-pub fn finish(outer: Option<Vec<Event>>) -> Vec<Event> {
-    PENDING.with(|p| std::mem::replace(&mut *p.borrow_mut(), outer).unwrap_or_default())
+/// Start collecting for a write transaction on this thread (an enclosing collection, if any,
+/// is set aside and restored at the end).
+pub fn begin() -> Collecting {
+    Collecting {
+        outer: Some(PENDING.with(|p| p.borrow_mut().replace(Vec::new()))),
+    }
+}
+
+impl Collecting {
+    /// Stop collecting: what this transaction recorded.
+    pub fn finish(mut self) -> Vec<Event> {
+        let outer = self.outer.take().flatten();
+        PENDING.with(|p| std::mem::replace(&mut *p.borrow_mut(), outer).unwrap_or_default())
+    }
+}
+
+impl Drop for Collecting {
+    fn drop(&mut self) {
+        if let Some(outer) = self.outer.take() {
+            PENDING.with(|p| *p.borrow_mut() = outer);
+        }
+    }
 }
 
 /// A subscriber: called after each commit that recorded events, with all of them, in order.
@@ -148,20 +168,25 @@ mod tests {
     fn recorded_inside_only_and_nested_collections_are_kept_apart() {
         record(Event::FederatedChanged); // outside: nowhere
         let outer = begin();
-        assert!(outer.is_none());
         record(Event::ShowStarted { user_id: 1 });
-        let inner_outer = begin();
+        let inner = begin();
         record(Event::ShowEnded { user_id: 2 });
-        assert_eq!(finish(inner_outer), vec![Event::ShowEnded { user_id: 2 }]);
+        assert_eq!(inner.finish(), vec![Event::ShowEnded { user_id: 2 }]);
+        // A transaction that panicked: its collection is dropped, the outer one goes on.
+        let panicked = begin();
+        record(Event::DeliveryQueued);
+        drop(panicked);
         record(Event::RoomChanged { room_id: 3 });
         assert_eq!(
-            finish(outer),
+            outer.finish(),
             vec![
                 Event::ShowStarted { user_id: 1 },
                 Event::RoomChanged { room_id: 3 }
             ]
         );
-        assert!(finish(None).is_empty());
+        // Outside again: nothing is collected.
+        record(Event::FederatedChanged);
+        assert!(begin().finish().is_empty());
     }
 
     #[test]

@@ -244,9 +244,9 @@ impl Db {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pooled = self.conn()?;
         let conn: &mut DbConnection = &mut pooled;
-        let outer = crate::events::begin();
+        let collecting = crate::events::begin();
         let result = conn.transaction(f);
-        let events = crate::events::finish(outer);
+        let events = collecting.finish();
         drop(pooled);
         drop(_guard);
         // Committed: what it set off happens now, outside the transaction and its lock.
