@@ -37,12 +37,7 @@ fn open(dir: &std::path::Path) -> anyhow::Result<(Db, Option<String>)> {
             None,
         ));
     }
-    let base = std::env::var("LIVESTARS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("ls_bench_tips_{}", std::process::id());
-    let mut admin = diesel::pg::PgConnection::establish(&format!("{base}/postgres"))?;
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin)?;
-    let url = format!("{base}/{name}");
+    let (_, url) = livestars_testkit::TestDatabase::create("ls_bench_tips").keep();
     Ok((
         Db::open(&DatabaseTarget::Postgres(url.clone()), 16)?,
         Some(url),
@@ -212,10 +207,9 @@ fn main() -> anyhow::Result<()> {
     );
     if let Some(url) = pg {
         drop(db);
-        let (base, name) = url.rsplit_once('/').unwrap_or((&url, ""));
-        let mut admin = diesel::pg::PgConnection::establish(&format!("{base}/postgres"))?;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)?;
+        if let Some((_, name)) = url.rsplit_once('/') {
+            livestars_testkit::drop_database(name);
+        }
     }
     Ok(())
 }

@@ -193,19 +193,8 @@ fn config_check_refuses_invalid_values_with_a_clear_message() {
 
 #[test]
 fn same_binary_runs_on_postgres() {
-    let base = std::env::var("LIVESTARS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let base = base.trim_end_matches('/');
-    let name = format!("ls_cli_{}", std::process::id());
-    let mut admin = diesel::pg::PgConnection::establish(&format!("{base}/postgres"))
-        .expect("PostgreSQL is required for this test");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .unwrap();
-    let url = format!("{base}/{name}");
+    let db = livestars_testkit::TestDatabase::create("ls_cli");
+    let url = db.url().to_string();
     let dir = tempfile::tempdir().unwrap();
     let out = livestars(dir.path())
         .arg("migrate")
@@ -233,9 +222,7 @@ fn same_binary_runs_on_postgres() {
         !dir.path().join("data").join("livestars.db").exists(),
         "no SQLite file on PostgreSQL"
     );
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .unwrap();
+    drop(db);
 }
 
 #[test]

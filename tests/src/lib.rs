@@ -249,33 +249,7 @@ pub enum Backend {
 }
 
 /// The PostgreSQL server for tests (`LIVESTARS_TEST_POSTGRES_URL`, as `scripts/test` sets it).
-pub fn postgres_base() -> String {
-    std::env::var("LIVESTARS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-fn psql(sql: &str) {
-    let out = std::process::Command::new("psql")
-        .arg(format!("{}/postgres", postgres_base()))
-        .args(["-qAtc", sql])
-        .output()
-        .expect("run psql (PostgreSQL client) for an end-to-end test database");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released; the instance binds it next).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
+pub use livestars_testkit::{free_port, postgres_base};
 
 /// A `livestars serve` process on a random port, killed when dropped.
 pub struct Instance {
@@ -324,18 +298,7 @@ impl Instance {
         let port = free_port();
         let database_url = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => {
-                let mut b = [0u8; 6];
-                std::io::Read::read_exact(
-                    &mut std::fs::File::open("/dev/urandom").expect("urandom"),
-                    &mut b,
-                )
-                .expect("random");
-                let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                let name = format!("ls_e2e_{name}");
-                psql(&format!("CREATE DATABASE {name}"));
-                Some(format!("{}/{name}", postgres_base()))
-            }
+            Backend::Postgres => Some(livestars_testkit::TestDatabase::create("ls_e2e").keep().1),
         };
         let args = vec![
             "serve".into(),
@@ -528,7 +491,7 @@ impl Drop for Instance {
         }
         if let Some(db) = self.database_url.take() {
             if let Some(name) = db.rsplit('/').next() {
-                psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                livestars_testkit::drop_database(name);
             }
         }
     }

@@ -91,16 +91,8 @@ impl Drop for Proxy {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn tls_proxy(dir: &Path, backend: &str) -> (Proxy, String) {
-    let port = free_port();
+    let port = livestars_e2e::free_port();
     let target = backend.trim_start_matches("http://");
     let child = Command::new("socat")
         .arg(format!(

@@ -8,7 +8,6 @@
 
 use std::sync::Once;
 
-use diesel::{Connection, RunQueryDsl};
 use livestars_server::config::{DatabaseTarget, Secret};
 use livestars_server::db::Db;
 use livestars_server::{Application, Config};
@@ -35,34 +34,11 @@ pub struct TestApp {
 static TRACING: Once = Once::new();
 
 fn pg_base() -> String {
-    std::env::var("LIVESTARS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-fn unique_name() -> String {
-    let mut b = [0u8; 6];
-    getrandom::fill(&mut b).expect("random");
-    format!("ls_test_{}", hex::encode(b))
-}
-
-fn create_pg_database(name: &str) -> String {
-    let base = pg_base();
-    let mut admin = diesel::pg::PgConnection::establish(&format!("{base}/postgres"))
-        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is required for these tests: {e}"));
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("create test database");
-    format!("{base}/{name}")
+    livestars_testkit::postgres_base()
 }
 
 pub fn drop_pg_database(name: &str) {
-    let base = pg_base();
-    if let Ok(mut admin) = diesel::pg::PgConnection::establish(&format!("{base}/postgres")) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin);
-    }
+    livestars_testkit::drop_database(name);
 }
 
 /// A fresh configuration and database target of `backend` in a new temporary directory.
@@ -79,8 +55,8 @@ pub fn fresh_config(backend: Backend) -> (Config, tempfile::TempDir, Option<Stri
     };
     let mut pg_name = None;
     if backend == Backend::Postgres {
-        let name = unique_name();
-        config.database_url = Secret::new(create_pg_database(&name));
+        let (name, url) = livestars_testkit::TestDatabase::create("ls_test").keep();
+        config.database_url = Secret::new(url);
         pg_name = Some(name);
     }
     (config, dir, pg_name)
