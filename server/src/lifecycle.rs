@@ -11,11 +11,12 @@ use crate::db::schema::{
 use crate::db::DbConnection;
 use crate::iddocs::Aftermath;
 
-/// Delete an account (her confirmation checked by the caller, before), in one transaction: her ID documents retire
-/// under the retention policy (ending any show), her followers on other instances get a
-/// `Delete` of her actor, and her profile, avatar, room, sessions and follows are removed. The
-/// row stays, marked deleted, so that her username — and with it her actor URL — is never
-/// reused by someone else. Returns what to do after commit (ciphertext files to remove).
+/// Delete an account (her confirmation checked by the caller, before), in one transaction:
+/// her ID documents retire under the retention policy (ending any show), her followers on
+/// other instances get a `Delete` of her actor, and her profile, avatar, room, sessions and
+/// follows are removed. The row stays, marked deleted, so that her username — and with it her
+/// actor URL — is never reused by someone else. What follows the commit (retired files
+/// removed, the directory refreshed) follows from the events recorded here.
 pub fn delete_account(
     conn: &mut DbConnection,
     user: &User,
