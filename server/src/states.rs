@@ -91,6 +91,20 @@ stored_states! {
     }
 }
 
+stored_states! {
+    /// An ID document (`id_documents.status`): see docs/security.md.
+    DocumentState {
+        /// Uploaded, waiting for a verifier's decision.
+        Pending = "pending",
+        /// Approved by a verifier who could read it.
+        Approved = "approved",
+        /// Rejected, with a reason for the model.
+        Rejected = "rejected",
+        /// Deleted by the model or superseded: hidden, its key shredded now or after retention.
+        Deleted = "deleted",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +116,9 @@ mod tests {
         }
         for s in DepositState::ALL {
             assert_eq!(DepositState::parse(s.as_str()), Some(*s));
+        }
+        for s in DocumentState::ALL {
+            assert_eq!(DocumentState::parse(s.as_str()), Some(*s));
         }
         for s in DeliveryState::ALL {
             assert_eq!(DeliveryState::parse(&s.to_string()), Some(*s));

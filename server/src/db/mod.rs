@@ -280,8 +280,10 @@ impl Db {
     /// pages: a checkpoint copies the log into the database and `TRUNCATE` empties the log
     /// file. It waits for readers of older snapshots (retried for up to ~10 s). On PostgreSQL
     /// the table of keys is rewritten (`VACUUM FULL`) so its old file with the dead rows is
-    /// removed; PostgreSQL's own write-ahead log and any archive of it are the operator's to
-    /// rotate (docs/security.md). Blocking.
+    /// removed — once no transaction that began before holds a snapshot (up to ~10 s; else it is
+    /// left pending for housekeeping), since VACUUM FULL keeps rows such a snapshot could see;
+    /// PostgreSQL's own write-ahead log and any archive of it are the operator's to rotate
+    /// (docs/security.md). Blocking.
     pub fn shred_deleted_rows(&self, table: &str) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         match &mut *conn {
@@ -333,8 +335,56 @@ impl Db {
                 if !table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
                     return Err(DbError::Connection(format!("not a table name: {table:?}")));
                 }
-                c.batch_execute(&format!("VACUUM FULL {table}"))?;
-                Ok(())
+                // VACUUM FULL copies a deleted row that a snapshot older than the delete could
+                // still see ("recently dead"). Wait until none can: every transaction id below
+                // the next one at the time of this call has ended (a running one, in any
+                // database, would lower the horizon of every new snapshot), and no snapshot of
+                // this database (or of a backend not yet in one) is older. Then rewrite.
+                #[derive(diesel::QueryableByName)]
+                struct Next {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    next: i64,
+                }
+                #[derive(diesel::QueryableByName)]
+                struct Older {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let next =
+                    diesel::sql_query("SELECT txid_snapshot_xmax(txid_current_snapshot()) AS next")
+                        .get_result::<Next>(c)?
+                        .next;
+                let mut clear = false;
+                for _ in 0..200 {
+                    let older = diesel::sql_query(
+                        "SELECT (CASE WHEN txid_snapshot_xmin(txid_current_snapshot()) < $1 \
+                         THEN 1 ELSE 0 END) + (SELECT count(*) FROM pg_stat_activity \
+                         WHERE pid <> pg_backend_pid() AND backend_xmin IS NOT NULL \
+                         AND (datname = current_database() OR datname IS NULL) \
+                         AND age(backend_xmin) > age((($1 % 4294967296)::text)::xid)) AS n",
+                    )
+                    .bind::<diesel::sql_types::BigInt, _>(next)
+                    .get_result::<Older>(c)?
+                    .n;
+                    if older == 0 {
+                        clear = true;
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if clear {
+                    c.batch_execute(&format!("VACUUM FULL {table}"))?;
+                }
+                self.shred_pending
+                    .store(!clear, std::sync::atomic::Ordering::SeqCst);
+                if clear {
+                    Ok(())
+                } else {
+                    Err(DbError::Connection(
+                        "an older transaction kept a snapshot for 10 s: the table is rewritten later"
+                            .into(),
+                    ))
+                }
             }
         }
     }

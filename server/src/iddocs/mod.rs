@@ -29,6 +29,7 @@ use crate::accounts::User;
 use crate::config::Retention;
 use crate::db::schema::{audit_events, id_document_keys, id_documents, rooms, users, verifiers};
 use crate::db::{is_unique_violation, now, DbConnection, DbError};
+use crate::states::DocumentState;
 
 pub use storage::{Stored, UploadError};
 
@@ -293,11 +294,11 @@ struct DocRow {
 }
 
 fn state_of(status: &str) -> VerificationState {
-    match status {
-        "approved" => VerificationState::Approved,
-        "rejected" => VerificationState::Rejected,
-        "pending" => VerificationState::Pending,
-        _ => VerificationState::None,
+    match DocumentState::parse(status) {
+        Some(DocumentState::Approved) => VerificationState::Approved,
+        Some(DocumentState::Rejected) => VerificationState::Rejected,
+        Some(DocumentState::Pending) => VerificationState::Pending,
+        Some(DocumentState::Deleted) | None => VerificationState::None,
     }
 }
 
@@ -319,7 +320,7 @@ fn to_api(r: &DocRow) -> IdDocument {
 fn current_doc(conn: &mut DbConnection, user_id: i64) -> Result<Option<DocRow>, IdDocError> {
     Ok(id_documents::table
         .filter(id_documents::user_id.eq(user_id))
-        .filter(id_documents::status.ne("deleted"))
+        .filter(id_documents::status.ne(DocumentState::Deleted.as_str()))
         .order(id_documents::id.desc())
         .select(DocRow::as_select())
         .first(conn)
@@ -342,7 +343,7 @@ fn retire(
     // Nothing of the content stays on the row: the verifier's free-text reason may quote the
     // document, and the expiry date is read from it.
     let scrubbed = (
-        id_documents::status.eq("deleted"),
+        id_documents::status.eq(DocumentState::Deleted.as_str()),
         id_documents::deleted_at.eq(Some(at)),
         id_documents::adult.eq(false),
         id_documents::reject_reason.eq(None::<String>),
@@ -358,7 +359,7 @@ fn retire(
         Retention::Retain { days } => {
             let older: Vec<i64> = id_documents::table
                 .filter(id_documents::user_id.eq(owner))
-                .filter(id_documents::status.eq("deleted"))
+                .filter(id_documents::status.eq(DocumentState::Deleted.as_str()))
                 .filter(id_documents::shred_after.is_not_null())
                 .filter(id_documents::id.ne(doc_id))
                 .select(id_documents::id)
@@ -444,7 +445,7 @@ pub fn record_upload(
     let id: i64 = diesel::insert_into(id_documents::table)
         .values((
             id_documents::user_id.eq(user.id),
-            id_documents::status.eq("pending"),
+            id_documents::status.eq(DocumentState::Pending.as_str()),
             id_documents::storage_key.eq(Some(&stored.storage_key)),
             id_documents::sha256.eq(&stored.sha256),
             id_documents::size_bytes.eq(stored.size_bytes),
@@ -479,7 +480,7 @@ fn own_doc(conn: &mut DbConnection, user_id: i64, id: i64) -> Result<DocRow, IdD
     id_documents::table
         .filter(id_documents::id.eq(id))
         .filter(id_documents::user_id.eq(user_id))
-        .filter(id_documents::status.ne("deleted"))
+        .filter(id_documents::status.ne(DocumentState::Deleted.as_str()))
         .select(DocRow::as_select())
         .first(conn)
         .optional()?
@@ -513,7 +514,9 @@ pub fn delete_own(
 }
 
 fn is_valid_approval(r: &DocRow, today: NaiveDate) -> bool {
-    r.status == "approved" && r.adult && r.valid_until.is_none_or(|until| until >= today)
+    r.status == DocumentState::Approved.as_str()
+        && r.adult
+        && r.valid_until.is_none_or(|until| until >= today)
 }
 
 /// The go-live gate.
@@ -524,12 +527,12 @@ pub fn may_go_live(
 ) -> Result<(), IdDocError> {
     match current_doc(conn, user_id)? {
         Some(r) if is_valid_approval(&r, today) => Ok(()),
-        Some(r) if r.status == "approved" => Err(IdDocError::VerificationRequired(
-            "your ID document has expired; upload a current one",
-        )),
-        Some(r) if r.status == "pending" => Err(IdDocError::VerificationRequired(
-            "your ID document is waiting for verification",
-        )),
+        Some(r) if r.status == DocumentState::Approved.as_str() => Err(
+            IdDocError::VerificationRequired("your ID document has expired; upload a current one"),
+        ),
+        Some(r) if r.status == DocumentState::Pending.as_str() => Err(
+            IdDocError::VerificationRequired("your ID document is waiting for verification"),
+        ),
         Some(_) => Err(IdDocError::VerificationRequired(
             "your ID document was rejected; upload a new one",
         )),
@@ -569,9 +572,9 @@ pub fn admin_list(
     status: VerificationState,
 ) -> Result<Vec<AdminIdDocument>, IdDocError> {
     let status = match status {
-        VerificationState::Pending => "pending",
-        VerificationState::Approved => "approved",
-        VerificationState::Rejected => "rejected",
+        VerificationState::Pending => DocumentState::Pending.as_str(),
+        VerificationState::Approved => DocumentState::Approved.as_str(),
+        VerificationState::Rejected => DocumentState::Rejected.as_str(),
         VerificationState::None => return Ok(vec![]),
     };
     let current = current_recipients(conn)?.join(" ");
@@ -625,7 +628,7 @@ pub fn admin_list(
 pub fn ciphertext_ref(conn: &mut DbConnection, id: i64) -> Result<(String, String), IdDocError> {
     let row: Option<(Option<String>, String)> = id_documents::table
         .filter(id_documents::id.eq(id))
-        .filter(id_documents::status.ne("deleted"))
+        .filter(id_documents::status.ne(DocumentState::Deleted.as_str()))
         .select((id_documents::storage_key, id_documents::sha256))
         .first(conn)
         .optional()?;
@@ -643,7 +646,7 @@ pub fn wrapped_key(conn: &mut DbConnection, id: i64) -> Result<WrappedKey, IdDoc
     let row: Option<(String, String)> = id_document_keys::table
         .inner_join(id_documents::table)
         .filter(id_documents::id.eq(id))
-        .filter(id_documents::status.ne("deleted"))
+        .filter(id_documents::status.ne(DocumentState::Deleted.as_str()))
         .select((id_document_keys::wrapped_key, id_document_keys::recipients))
         .first(conn)
         .optional()?;
@@ -755,13 +758,13 @@ pub fn decide(
 ) -> Result<IdDocument, IdDocError> {
     let row: DocRow = id_documents::table
         .filter(id_documents::id.eq(id))
-        .filter(id_documents::status.ne("deleted"))
+        .filter(id_documents::status.ne(DocumentState::Deleted.as_str()))
         .select(DocRow::as_select())
         .first(conn)
         .optional()?
         .ok_or(IdDocError::NotFound)?;
     check_verifier(conn, admin, id, d.key_proof.as_deref())?;
-    if row.status != "pending" {
+    if row.status != DocumentState::Pending.as_str() {
         return Err(IdDocError::NotPending);
     }
     if !row.sha256.eq_ignore_ascii_case(d.sha256.trim()) {
@@ -787,7 +790,7 @@ pub fn decide(
             }
             diesel::update(id_documents::table.find(id))
                 .set((
-                    id_documents::status.eq("approved"),
+                    id_documents::status.eq(DocumentState::Approved.as_str()),
                     id_documents::adult.eq(true),
                     id_documents::decided_at.eq(Some(t)),
                     id_documents::decided_by.eq(Some(admin.id)),
@@ -816,7 +819,7 @@ pub fn decide(
             }
             diesel::update(id_documents::table.find(id))
                 .set((
-                    id_documents::status.eq("rejected"),
+                    id_documents::status.eq(DocumentState::Rejected.as_str()),
                     id_documents::decided_at.eq(Some(t)),
                     id_documents::decided_by.eq(Some(admin.id)),
                     id_documents::reject_reason.eq(Some(reason)),
@@ -845,7 +848,7 @@ pub fn decide(
 pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, IdDocError> {
     let mut after = Aftermath::default();
     let due: Vec<(i64, i64)> = id_documents::table
-        .filter(id_documents::status.eq("deleted"))
+        .filter(id_documents::status.eq(DocumentState::Deleted.as_str()))
         .filter(id_documents::shred_after.le(at))
         .select((id_documents::id, id_documents::user_id))
         .load(conn)?;
@@ -872,7 +875,7 @@ pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, Id
 pub fn sweep_needed(conn: &mut DbConnection, at: NaiveDateTime) -> Result<bool, IdDocError> {
     let shred_due: bool = diesel::select(diesel::dsl::exists(
         id_documents::table
-            .filter(id_documents::status.eq("deleted"))
+            .filter(id_documents::status.eq(DocumentState::Deleted.as_str()))
             .filter(id_documents::shred_after.le(at)),
     ))
     .get_result(conn)?;

@@ -98,7 +98,7 @@ pub fn stats(
         live_rooms: rooms_with(conn, "live")?,
         private_rooms: rooms_with(conn, "private")?,
         pending_verifications: id_documents::table
-            .filter(id_documents::status.eq("pending"))
+            .filter(id_documents::status.eq(crate::states::DocumentState::Pending.as_str()))
             .count()
             .get_result(conn)?,
         open_reports: reports::table
