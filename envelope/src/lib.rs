@@ -83,14 +83,18 @@ pub fn wrap_key(doc_key: &Identity, recipients: &[Recipient]) -> Result<String, 
     }
     let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
         .map_err(|e| EnvelopeError::Encrypt(e.to_string()))?;
+    armored(enc, doc_key.to_string().expose_secret().as_bytes())
+}
+
+/// `plain` encrypted with `enc`, ASCII-armored.
+fn armored(enc: age::Encryptor, plain: &[u8]) -> Result<String, EnvelopeError> {
     let mut out = vec![];
     let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
         .map_err(|e| EnvelopeError::Encrypt(e.to_string()))?;
     let mut w = enc
         .wrap_output(armor)
         .map_err(|e| EnvelopeError::Encrypt(e.to_string()))?;
-    let secret = doc_key.to_string();
-    w.write_all(secret.expose_secret().as_bytes())
+    w.write_all(plain)
         .and_then(|_| w.finish())
         .and_then(|armor| armor.finish())
         .map_err(|e| EnvelopeError::Encrypt(e.to_string()))?;
@@ -182,18 +186,7 @@ pub fn encrypt_with_passphrase(
     plain: &[u8],
     passphrase: SecretString,
 ) -> Result<String, EnvelopeError> {
-    let enc = age::Encryptor::with_user_passphrase(passphrase);
-    let mut out = vec![];
-    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
-        .map_err(|e| EnvelopeError::Encrypt(e.to_string()))?;
-    let mut w = enc
-        .wrap_output(armor)
-        .map_err(|e| EnvelopeError::Encrypt(e.to_string()))?;
-    w.write_all(plain)
-        .and_then(|_| w.finish())
-        .and_then(|a| a.finish())
-        .map_err(|e| EnvelopeError::Encrypt(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| EnvelopeError::Encrypt(e.to_string()))
+    armored(age::Encryptor::with_user_passphrase(passphrase), plain)
 }
 
 #[cfg(test)]
