@@ -847,51 +847,45 @@ pub fn decide(
 /// ended, and end the shows of models whose approval has expired.
 pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Aftermath, IdDocError> {
     let mut after = Aftermath::default();
-    let due: Vec<(i64, i64)> = id_documents::table
-        .filter(id_documents::status.eq(DocumentState::Deleted.as_str()))
-        .filter(id_documents::shred_after.le(at))
-        .select((id_documents::id, id_documents::user_id))
-        .load(conn)?;
-    for (id, user_id) in due {
+    for (id, user_id) in shreds_due(conn, at)? {
         shred(conn, id)?;
         audit(conn, None, Some(user_id), Some(id), "key_shredded")?;
     }
-    let today = at.date();
-    let showing: Vec<i64> = rooms::table
-        .filter(rooms::status.ne("offline"))
-        .select(rooms::user_id)
-        .load(conn)?;
-    for user_id in showing {
-        if may_go_live(conn, user_id, today).is_err() {
-            end_show(conn, user_id)?;
-            audit(conn, None, Some(user_id), None, "show_ended_unverified")?;
-            after.show_ended = true;
-        }
+    for user_id in showing_unverified(conn, at.date())? {
+        end_show(conn, user_id)?;
+        audit(conn, None, Some(user_id), None, "show_ended_unverified")?;
+        after.show_ended = true;
     }
     Ok(after)
 }
 
-/// Whether [`sweep`] has anything to do at `at`. A read: a quiet round takes no write lock.
-pub fn sweep_needed(conn: &mut DbConnection, at: NaiveDateTime) -> Result<bool, IdDocError> {
-    let shred_due: bool = diesel::select(diesel::dsl::exists(
-        id_documents::table
-            .filter(id_documents::status.eq(DocumentState::Deleted.as_str()))
-            .filter(id_documents::shred_after.le(at)),
-    ))
-    .get_result(conn)?;
-    if shred_due {
-        return Ok(true);
-    }
+/// Retained documents whose period is over at `at`: (document, owner).
+fn shreds_due(conn: &mut DbConnection, at: NaiveDateTime) -> Result<Vec<(i64, i64)>, IdDocError> {
+    Ok(id_documents::table
+        .filter(id_documents::status.eq(DocumentState::Deleted.as_str()))
+        .filter(id_documents::shred_after.le(at))
+        .select((id_documents::id, id_documents::user_id))
+        .load(conn)?)
+}
+
+/// Models showing on `today` who may not go live any more.
+fn showing_unverified(conn: &mut DbConnection, today: NaiveDate) -> Result<Vec<i64>, IdDocError> {
     let showing: Vec<i64> = rooms::table
         .filter(rooms::status.ne("offline"))
         .select(rooms::user_id)
         .load(conn)?;
+    let mut out = vec![];
     for user_id in showing {
-        if may_go_live(conn, user_id, at.date()).is_err() {
-            return Ok(true);
+        if may_go_live(conn, user_id, today).is_err() {
+            out.push(user_id);
         }
     }
-    Ok(false)
+    Ok(out)
+}
+
+/// Whether [`sweep`] has anything to do at `at`. A read: a quiet round takes no write lock.
+pub fn sweep_needed(conn: &mut DbConnection, at: NaiveDateTime) -> Result<bool, IdDocError> {
+    Ok(!shreds_due(conn, at)?.is_empty() || !showing_unverified(conn, at.date())?.is_empty())
 }
 
 /// The subscriber that carries out retired documents' consequences after commit: their
