@@ -155,49 +155,36 @@ pub async fn check_identity<C: Chain>(
         .await?
         .ok_or_else(|| super::ChainError::Node("the node has no block 0".into()))?
         .hash;
-    let (id2, genesis2) = (id, genesis.clone());
-    let known = db
-        .read(|c| {
-            chain_identity::table
-                .find(1i64)
-                .select((chain_identity::chain_id, chain_identity::genesis_hash))
-                .first::<(i64, String)>(c)
-                .optional()
-                .map_err(SettlementError::from)
-        })
-        .await?;
-    if let Some((rid, rgen)) = known {
-        return Ok(identity_mismatch(rid as u64, &rgen, id, &genesis));
+    let mut recorded = db.read(recorded_identity).await?;
+    if recorded.is_none() {
+        // First contact: record it (a write only then; a concurrent first contact wins alike).
+        let genesis2 = genesis.clone();
+        recorded = db
+            .write(move |c| {
+                crate::db::insert_or_skip(c, |c| {
+                    diesel::insert_into(chain_identity::table)
+                        .values((
+                            chain_identity::id.eq(1i64),
+                            chain_identity::chain_id.eq(id as i64),
+                            chain_identity::genesis_hash.eq(&genesis2),
+                            chain_identity::recorded_at.eq(now()),
+                        ))
+                        .execute(c)
+                })?;
+                recorded_identity(c)
+            })
+            .await?;
     }
-    // First contact: record it (a write only then).
-    let recorded = db
-        .write(move |c| {
-            let row: Option<(i64, String)> = chain_identity::table
-                .find(1i64)
-                .select((chain_identity::chain_id, chain_identity::genesis_hash))
-                .first(c)
-                .optional()?;
-            if row.is_some() {
-                return Ok::<_, SettlementError>(row);
-            }
-            crate::db::insert_or_skip(c, |c| {
-                diesel::insert_into(chain_identity::table)
-                    .values((
-                        chain_identity::id.eq(1i64),
-                        chain_identity::chain_id.eq(id2 as i64),
-                        chain_identity::genesis_hash.eq(&genesis2),
-                        chain_identity::recorded_at.eq(now()),
-                    ))
-                    .execute(c)
-            })?;
-            Ok(chain_identity::table
-                .find(1i64)
-                .select((chain_identity::chain_id, chain_identity::genesis_hash))
-                .first(c)
-                .optional()?)
-        })
-        .await?;
     Ok(recorded.and_then(|(rid, rgen)| identity_mismatch(rid as u64, &rgen, id, &genesis)))
+}
+
+/// The chain this database settles on: (chain id, genesis hash), once recorded.
+fn recorded_identity(c: &mut DbConnection) -> Result<Option<(i64, String)>, SettlementError> {
+    Ok(chain_identity::table
+        .find(1i64)
+        .select((chain_identity::chain_id, chain_identity::genesis_hash))
+        .first(c)
+        .optional()?)
 }
 
 /// The operator error when the node's chain is not the recorded one.
