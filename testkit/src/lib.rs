@@ -17,17 +17,22 @@ pub fn postgres_base() -> String {
         .to_string()
 }
 
-/// Run one SQL statement against the server's `postgres` database; panics with psql's message.
-pub fn psql(sql: &str) {
-    let base = postgres_base();
-    let out = Command::new("psql")
-        .arg(format!("{base}/postgres"))
+/// Run one SQL statement against the server's `postgres` database with `psql`.
+fn run_psql(sql: &str) -> std::io::Result<std::process::Output> {
+    Command::new("psql")
+        .arg(format!("{}/postgres", postgres_base()))
         .args(["-qAtc", sql])
         .output()
-        .expect("run psql (the PostgreSQL client: scripts/setup.sh installs it)");
+}
+
+/// Run one SQL statement against the server's `postgres` database; panics with psql's message.
+pub fn psql(sql: &str) {
+    let out =
+        run_psql(sql).expect("run psql (the PostgreSQL client: scripts/setup.sh installs it)");
     assert!(
         out.status.success(),
-        "psql {sql} at {base}: {}",
+        "psql {sql} at {}: {}",
+        postgres_base(),
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -91,13 +96,7 @@ impl Drop for TestDatabase {
 /// Drop database `name` with its sessions; a failure (server gone at the end of a run) is
 /// ignored.
 pub fn drop_database(name: &str) {
-    let _ = Command::new("psql")
-        .arg(format!("{}/postgres", postgres_base()))
-        .args([
-            "-qAtc",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .output();
+    let _ = run_psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; the caller binds it next).
@@ -126,14 +125,10 @@ mod tests {
     #[test]
     fn a_test_database_lives_as_long_as_its_handle() {
         let exists = |name: &str| {
-            let out = Command::new("psql")
-                .arg(format!("{}/postgres", postgres_base()))
-                .args([
-                    "-qAtc",
-                    &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
-                ])
-                .output()
-                .expect("psql");
+            let out = run_psql(&format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+            ))
+            .expect("psql");
             String::from_utf8_lossy(&out.stdout).trim() == "1"
         };
         let db = TestDatabase::create("ls_testkit");
