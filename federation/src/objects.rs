@@ -406,6 +406,8 @@ pub struct VideoJson {
     pub viewers: Option<i64>,
     pub started_at: Option<String>,
     pub published: Option<String>,
+    /// When the sender last changed it; an older copy than the one stored is stale.
+    pub updated: Option<String>,
 }
 
 impl VideoJson {

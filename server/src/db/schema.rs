@@ -247,6 +247,7 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         published_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        source_updated_at -> Nullable<Timestamp>,
     }
 }
 

@@ -19,7 +19,6 @@ pub fn save_video(
     if v.kind != "Video" || !v.attributed().iter().any(|a| a == actor.ap_id.as_str()) {
         return Ok(false);
     }
-    crate::events::record(crate::events::Event::FederatedChanged);
     let status = match v.state {
         Some(objects::state::LIVE) if v.is_live_broadcast != Some(false) => "live",
         _ => "offline",
@@ -34,6 +33,7 @@ pub fn save_video(
     } else {
         None
     };
+    let source_updated = parse_time(&v.updated);
     let values = || {
         (
             remote_rooms::remote_actor_id.eq(actor.id),
@@ -54,13 +54,22 @@ pub fn save_video(
             remote_rooms::started_at.eq(started),
             remote_rooms::published_at.eq(parse_time(&v.published)),
             remote_rooms::updated_at.eq(now()),
+            remote_rooms::source_updated_at.eq(source_updated),
         )
     };
-    let existing: Option<i64> = remote_rooms::table
+    let existing: Option<(i64, Option<NaiveDateTime>)> = remote_rooms::table
         .filter(remote_rooms::ap_id.eq(v.id.as_str()))
-        .select(remote_rooms::id)
+        .select((remote_rooms::id, remote_rooms::source_updated_at))
         .first(c)
         .optional()?;
+    if let (Some((_, Some(stored))), Some(incoming)) = (existing, source_updated) {
+        if incoming < stored {
+            // A late copy of an older version (retries reorder deliveries): keep the newer.
+            return Ok(true);
+        }
+    }
+    let existing = existing.map(|(id, _)| id);
+    crate::events::record(crate::events::Event::FederatedChanged);
     let inserted = existing.is_none()
         && crate::db::insert_or_skip(c, |c| {
             diesel::insert_into(remote_rooms::table)

@@ -7,6 +7,7 @@ both_backends!(
     production_mode_refuses_private_addresses,
     webfinger_and_nodeinfo_describe_the_instance,
     federation_policy_is_for_admins_and_validated,
+    a_late_older_update_does_not_overwrite_a_newer_one,
 );
 
 /// Outside federation debug mode, nothing is fetched from loopback, private addresses or
@@ -261,4 +262,82 @@ async fn redirects_are_never_followed() {
         "the redirect target was fetched"
     );
     handle.stop(false).await;
+}
+
+/// Retried deliveries arrive out of order: a Video older than the one stored (by its `updated`
+/// time) is ignored, a newer one is applied.
+async fn a_late_older_update_does_not_overwrite_a_newer_one(app: TestApp) {
+    use diesel::prelude::*;
+    use livestars_federation::objects::VideoJson;
+    use livestars_server::db::schema::remote_rooms;
+    use livestars_server::db::DbError;
+    use livestars_server::federation::{actors, listings};
+
+    let actor = livestars_federation::protocol::RemoteActor {
+        id: 0,
+        ap_id: "https://elsewhere.example/users/anna".parse().unwrap(),
+        kind: "Person".into(),
+        username: "anna".into(),
+        domain: "elsewhere.example".into(),
+        display_name: "Anna".into(),
+        summary: String::new(),
+        icon_url: None,
+        url: None,
+        inbox: "https://elsewhere.example/users/anna/inbox"
+            .parse()
+            .unwrap(),
+        shared_inbox: None,
+        followers_url: None,
+        room_url: None,
+        public_key_pem: String::new(),
+        fetched_at: chrono::Utc::now(),
+    };
+    fn video(title: &str, updated: &str) -> VideoJson {
+        serde_json::from_value(json!({
+            "id": "https://elsewhere.example/users/anna/live",
+            "type": "Video",
+            "name": title,
+            "attributedTo": "https://elsewhere.example/users/anna",
+            "isLiveBroadcast": true,
+            "state": 1,
+            "updated": updated,
+        }))
+        .unwrap()
+    }
+    let title = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            db.read(|c| {
+                remote_rooms::table
+                    .select(remote_rooms::title)
+                    .first::<String>(c)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let saved = app
+        .db
+        .write(move |c| {
+            let actor = actors::save_actor(c, &actor)?;
+            for (t, at) in [
+                ("Two", "2026-12-07T10:00:02.250Z"),
+                ("One", "2026-12-07T10:00:01.500Z"),
+            ] {
+                assert!(listings::save_video(c, &actor, &video(t, at))?);
+            }
+            Ok::<_, DbError>(actor)
+        })
+        .await
+        .unwrap();
+    assert_eq!(title(&app).await, "Two", "the late older copy was ignored");
+    app.db
+        .write(move |c| {
+            listings::save_video(c, &saved, &video("Three", "2026-12-07T10:00:03Z"))
+                .map_err(DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(title(&app).await, "Three", "a newer copy is applied");
 }

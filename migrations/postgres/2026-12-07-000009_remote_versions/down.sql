@@ -1,0 +1,1 @@
+ALTER TABLE remote_rooms DROP COLUMN source_updated_at;
