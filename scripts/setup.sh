@@ -2,12 +2,12 @@
 # Install what building and testing Live Stars needs on a fresh Debian machine: the C libraries
 # diesel links (SQLite, libpq), PostgreSQL for the test suite, Python for schemathesis, tmux for the console's
 # end-to-end tests (socat and openssl for its HTTPS test), the Go `age` CLI that checks the ID
-# envelope from outside.
+# envelope from outside, Debian's chromium and chromium-driver for the web pages' browser tests.
 # Idempotent: installs only what is missing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 need=()
-for pkg in pkg-config libsqlite3-dev libpq-dev postgresql postgresql-client curl python3 python3-venv tmux socat openssl ca-certificates age; do
+for pkg in pkg-config libsqlite3-dev libpq-dev postgresql postgresql-client curl python3 python3-venv tmux socat openssl ca-certificates age chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -202,7 +202,7 @@ impl Application {
                 .wrap(http::error_handlers())
                 .wrap(http::default_headers())
                 .configure(http::configure(state.clone()))
-                .default_service(actix_web::web::to(not_found))
+                .default_service(actix_web::web::to(http::not_found))
         })
         .workers(workers)
         // Longer than the pool idle time of HTTP clients (ours: 4 s), so that a client never
@@ -334,9 +334,4 @@ async fn federation(config: &Config, db: &Db) -> Result<Fed, StartError> {
         default_mode: config.federation_mode.clone(),
         notify,
     })
-}
-
-async fn not_found() -> actix_web::HttpResponse {
-    use actix_web::ResponseError;
-    http::error::ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND).error_response()
 }

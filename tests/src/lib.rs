@@ -3,6 +3,7 @@
 //! tmux here.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod chain;
 pub mod chaos;
 pub mod settle;

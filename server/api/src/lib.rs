@@ -530,6 +530,10 @@ pub struct DirectoryQuery {
     pub limit: Option<u32>,
     /// `local` (default): this instance's rooms; `all`: with federated rooms of followed models.
     pub scope: Option<DirectoryScope>,
+    /// Only rooms whose model's name or display name contains this text (any case; up to 100
+    /// characters).
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
+    pub q: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, Default)]

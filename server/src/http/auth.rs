@@ -4,11 +4,14 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, FromRequest, HttpRequest};
+use chrono::Duration;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::accounts::{self, AccountError, User};
+use crate::accounts::hashing::HashError;
+use crate::accounts::{self, AccountError, Password, TokenKind, User, Username};
 
 pub const SESSION_COOKIE: &str = "livestars_session";
 
@@ -69,5 +72,105 @@ impl FromRequest for AdminUser {
             }
             Ok(AdminUser(current.user))
         })
+    }
+}
+
+/// Create a viewer account (API and sign-up page): checked input, the address's sign-up limit,
+/// the hash on the bounded hasher outside the transaction, then one write.
+pub async fn create_account(
+    state: &AppState,
+    req: &HttpRequest,
+    username: &str,
+    password: &str,
+    referrer: Option<String>,
+) -> Result<accounts::User, ApiError> {
+    let username = Username::parse(username).map_err(AccountError::InvalidUsername)?;
+    let password = Password::parse(password).map_err(AccountError::InvalidPassword)?;
+    state.limits.by_ip(&state.limits.sign_up_ip, req)?;
+    let hash = state.hasher.hash(password).await.map_err(|e| match e {
+        HashError::Busy(b) => AccountError::Busy(b),
+        HashError::Failed(m) => AccountError::Hashing(m),
+    })?;
+    let user = state
+        .db
+        .write(move |conn| {
+            let user = accounts::create_user(conn, &username, &hash, livestars_api::Role::Viewer)?;
+            if let Some(r) = referrer.filter(|r| !r.trim().is_empty()) {
+                accounts::set_referrer(conn, user.id, r.trim())?;
+            }
+            Ok::<_, AccountError>(user)
+        })
+        .await?;
+    Ok(user)
+}
+
+/// A new session for `user`, issued only if the account is still active at this commit.
+pub async fn open_session(
+    state: &AppState,
+    user: &accounts::User,
+) -> Result<(String, Option<chrono::NaiveDateTime>), ApiError> {
+    let days = state.config.session_days;
+    let user_id = user.id;
+    Ok(state
+        .db
+        .write(move |conn| {
+            accounts::issue_token(
+                conn,
+                user_id,
+                TokenKind::Session,
+                Some(Duration::days(i64::from(days))),
+            )
+        })
+        .await?)
+}
+
+/// The session cookie for `token`: HttpOnly, SameSite=Lax, Secure on https.
+pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.public_base().starts_with("https://"))
+        .max_age(actix_web::cookie::time::Duration::days(i64::from(
+            state.config.session_days,
+        )))
+        .finish()
+}
+
+/// Check `username`'s password under the sign-in limits: a token of the caller's address, and
+/// an account whose recent failures are spent is refused before any hashing. A failure takes a
+/// token of the account's failure bucket; a success clears it. The check runs on the bounded
+/// hasher, outside every transaction.
+pub async fn check_password_limited(
+    state: &AppState,
+    req: &HttpRequest,
+    username: &str,
+    password: String,
+) -> Result<accounts::User, ApiError> {
+    let limits = &state.limits;
+    limits.by_ip(&limits.sign_in_ip, req)?;
+    let account_key = format!("name:{}", username.to_lowercase());
+    limits
+        .sign_in_failures
+        .check(&account_key)
+        .map_err(ApiError::rate_limited)?;
+    if password.len() > 1024 {
+        return Err(AccountError::BadCredentials.into());
+    }
+    let name = username.to_string();
+    let found = state
+        .db
+        .read(move |conn| accounts::credentials(conn, &name))
+        .await?;
+    match accounts::check_password(&state.hasher, found, password).await {
+        Err(AccountError::BadCredentials) => {
+            let _ = limits.sign_in_failures.take(&account_key);
+            Err(AccountError::BadCredentials.into())
+        }
+        Err(e) => Err(e.into()),
+        Ok(user) => {
+            limits.sign_in_failures.clear(&account_key);
+            Ok(user)
+        }
     }
 }

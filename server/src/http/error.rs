@@ -242,10 +242,22 @@ pub fn jsonify_error<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandl
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_json || is_html {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    if !res.request().path().starts_with("/api/") && crate::http::pages::wants_html(res.request()) {
+        // A browser on an unknown page: an HTML page, not JSON.
+        let (req, _) = res.into_parts();
+        let body = crate::http::pages::error_page(status);
+        let res: ServiceResponse<EitherBody<B, BoxBody>> =
+            ServiceResponse::new(req, body).map_into_right_body();
+        return Ok(ErrorHandlerResponse::Response(res));
+    }
     let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
     let mut body = ApiError::from_status(status).error_response();

@@ -195,9 +195,14 @@ pub async fn instance_actor(state: web::Data<AppState>) -> Result<HttpResponse, 
 
 pub async fn actor(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
+    if crate::http::pages::wants_html(&req) {
+        // A person following the link: her page, as Mastodon and PeerTube do.
+        return Ok(crate::http::pages::see_other(&format!("/@{name}")));
+    }
     let n = name.clone();
     let (id, deleted) = state
         .db
@@ -307,6 +312,7 @@ pub async fn following(
 /// A room listing as a live `Video`.
 pub async fn room(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -316,6 +322,12 @@ pub async fn room(
         .read(move |c| store::local_room(c, &base, id).map_err(DbError::from))
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such room"))?;
+    if crate::http::pages::wants_html(&req) {
+        return Ok(crate::http::pages::see_other(&format!(
+            "/@{}/live",
+            room.0.username
+        )));
+    }
     Ok(ap(objects::video(&room.0, None)))
 }
 

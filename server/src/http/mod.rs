@@ -1,5 +1,5 @@
-//! HTTP: actix-web routes. `api/` is the public JSON API; the admin console API and the web
-//! pages join here in their own issues.
+//! HTTP: actix-web routes. `api/` is the public JSON API, `admin/` the console's, `pages/` the
+//! pages people open in a browser, `federation` the ActivityPub endpoints.
 
 pub mod admin;
 pub mod api;
@@ -9,6 +9,7 @@ pub mod error;
 pub mod federation;
 pub mod limits;
 pub mod openapi;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -63,7 +64,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::Data::new(state))
             .service(admin::scope())
             .service(api::scope())
-            .configure(|c| federation::configure(c, state_max_bytes));
+            .configure(|c| federation::configure(c, state_max_bytes))
+            .configure(pages::configure);
     }
 }
 
@@ -77,4 +79,14 @@ pub fn default_headers() -> DefaultHeaders {
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "no-referrer"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
+}
+
+/// Nothing at this address: an HTML page for a browser, the JSON error for everyone else.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let status = actix_web::http::StatusCode::NOT_FOUND;
+    if !req.path().starts_with("/api/") && pages::wants_html(&req) {
+        return pages::error_page(status);
+    }
+    error::ApiError::from_status(status).error_response()
 }

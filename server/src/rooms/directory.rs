@@ -27,6 +27,8 @@ use crate::db::Db;
 pub const TTL: Duration = Duration::from_secs(1);
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
+/// Longest name search, in characters.
+pub const MAX_SEARCH: usize = 100;
 /// Bound on rendered pages kept; the page cache is emptied when it fills.
 const MAX_PAGES: usize = 1024;
 
@@ -76,29 +78,21 @@ impl Directory {
 
     /// One page of the directory as JSON bytes.
     pub async fn page(&self, db: &Db, q: &DirectoryQuery) -> Result<Body, RoomError> {
-        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(RoomError::Invalid {
-                field: "limit",
-                message: format!("between 1 and {MAX_LIMIT}"),
-            });
-        }
-        let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
-        let status = q.status.unwrap_or(RoomStatus::Live);
-        let scope = q.scope.unwrap_or_default();
         let key = format!(
-            "{}\u{0}{scope:?}\u{0}{}\u{0}{}\u{0}{}\u{0}{limit}",
-            status.as_str(),
+            "{}\u{0}{:?}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
+            q.status.unwrap_or(RoomStatus::Live).as_str(),
+            q.scope.unwrap_or_default(),
             q.tag.as_deref().unwrap_or(""),
             q.language.as_deref().unwrap_or(""),
+            q.q.as_deref().unwrap_or(""),
             q.cursor.as_deref().unwrap_or(""),
+            q.limit,
         );
         let generation = self.generation.load(Ordering::SeqCst);
         if let Some(body) = self.cached_page(&key, generation) {
             return Ok(body);
         }
-        let ranked = self.snapshot(db, status, scope, generation).await?;
-        let page = paginate(&ranked, q, after, limit as usize);
+        let page = self.ranked_page(db, q).await?;
         let body: Body = serde_json::to_vec(&page)
             .map_err(|e| RoomError::Invalid {
                 field: "directory",
@@ -118,6 +112,33 @@ impl Directory {
             },
         );
         Ok(body)
+    }
+
+    /// One page of the directory, typed (the web pages render it themselves).
+    pub async fn ranked_page(
+        &self,
+        db: &Db,
+        q: &DirectoryQuery,
+    ) -> Result<DirectoryPage, RoomError> {
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(RoomError::Invalid {
+                field: "limit",
+                message: format!("between 1 and {MAX_LIMIT}"),
+            });
+        }
+        if q.q.as_ref().is_some_and(|s| s.chars().count() > MAX_SEARCH) {
+            return Err(RoomError::Invalid {
+                field: "q",
+                message: format!("at most {MAX_SEARCH} characters"),
+            });
+        }
+        let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+        let status = q.status.unwrap_or(RoomStatus::Live);
+        let scope = q.scope.unwrap_or_default();
+        let generation = self.generation.load(Ordering::SeqCst);
+        let ranked = self.snapshot(db, status, scope, generation).await?;
+        Ok(paginate(&ranked, q, after, limit as usize))
     }
 
     fn cached_page(&self, key: &str, generation: u64) -> Option<Body> {
@@ -224,6 +245,12 @@ fn paginate(
                 .as_ref()
                 .is_none_or(|l| r.room.languages.contains(l))
         })
+        .filter(|r| {
+            q.q.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .is_none_or(|s| matches_name(r, s))
+        })
         .take(limit + 1)
         .cloned()
         .collect();
@@ -238,6 +265,13 @@ fn paginate(
         next_cursor,
         formula: ranking::FORMULA.to_string(),
     }
+}
+
+/// Whether a room's model name or display name contains `needle`, ignoring case.
+fn matches_name(r: &RankedRoom, needle: &str) -> bool {
+    let needle = needle.to_lowercase();
+    r.room.model.to_lowercase().contains(&needle)
+        || r.room.display_name.to_lowercase().contains(&needle)
 }
 
 fn make_cursor(score: f64, id: i64) -> String {

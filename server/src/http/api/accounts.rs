@@ -1,15 +1,16 @@
 //! Sign-up, sign-in, sign-out, the current account, and becoming a model.
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Duration;
 use livestars_api::{
     Account, DeleteAccountRequest, ErrorBody, Session, SignInRequest, SignUpRequest,
 };
 
-use crate::accounts::hashing::HashError;
-use crate::accounts::{self, AccountError, Password, TokenKind, Username};
-use crate::http::auth::{CurrentUser, SESSION_COOKIE};
+use crate::accounts;
+use crate::http::auth::{
+    check_password_limited, create_account, open_session, session_cookie, CurrentUser,
+    SESSION_COOKIE,
+};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
@@ -29,63 +30,8 @@ pub async fn sign_up(
     body: web::Json<SignUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let username = Username::parse(&body.username).map_err(AccountError::InvalidUsername)?;
-    let password = Password::parse(&body.password).map_err(AccountError::InvalidPassword)?;
-    state.limits.by_ip(&state.limits.sign_up_ip, &req)?;
-    let hash = state.hasher.hash(password).await.map_err(|e| match e {
-        HashError::Busy(b) => AccountError::Busy(b),
-        HashError::Failed(m) => AccountError::Hashing(m),
-    })?;
-    let referrer = body.referrer.clone();
-    let user = state
-        .db
-        .write(move |conn| {
-            let user = accounts::create_user(conn, &username, &hash, livestars_api::Role::Viewer)?;
-            if let Some(r) = referrer.filter(|r| !r.trim().is_empty()) {
-                accounts::set_referrer(conn, user.id, r.trim())?;
-            }
-            Ok::<_, AccountError>(user)
-        })
-        .await?;
+    let user = create_account(&state, &req, &body.username, &body.password, body.referrer).await?;
     Ok(HttpResponse::Created().json(user.to_api()))
-}
-
-/// Check `username`'s password under the sign-in limits: a token of the caller's address, and
-/// an account whose recent failures are spent is refused before any hashing. A failure takes a
-/// token of the account's failure bucket; a success clears it. The check runs on the bounded
-/// hasher, outside every transaction.
-pub async fn check_password_limited(
-    state: &AppState,
-    req: &HttpRequest,
-    username: &str,
-    password: String,
-) -> Result<accounts::User, ApiError> {
-    let limits = &state.limits;
-    limits.by_ip(&limits.sign_in_ip, req)?;
-    let account_key = format!("name:{}", username.to_lowercase());
-    limits
-        .sign_in_failures
-        .check(&account_key)
-        .map_err(ApiError::rate_limited)?;
-    if password.len() > 1024 {
-        return Err(AccountError::BadCredentials.into());
-    }
-    let name = username.to_string();
-    let found = state
-        .db
-        .read(move |conn| accounts::credentials(conn, &name))
-        .await?;
-    match accounts::check_password(&state.hasher, found, password).await {
-        Err(AccountError::BadCredentials) => {
-            let _ = limits.sign_in_failures.take(&account_key);
-            Err(AccountError::BadCredentials.into())
-        }
-        Err(e) => Err(e.into()),
-        Ok(user) => {
-            limits.sign_in_failures.clear(&account_key);
-            Ok(user)
-        }
-    }
 }
 
 /// Sign in; the session token comes back in the body and as an HttpOnly cookie.
@@ -105,21 +51,8 @@ pub async fn sign_in(
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let days = state.config.session_days;
     let user = check_password_limited(&state, &req, &body.username, body.password).await?;
-    let user_id = user.id;
-    // Issued only if the account is still active at this commit (see `issue_token`).
-    let (token, expires_at) = state
-        .db
-        .write(move |conn| {
-            accounts::issue_token(
-                conn,
-                user_id,
-                TokenKind::Session,
-                Some(Duration::days(i64::from(days))),
-            )
-        })
-        .await?;
+    let (token, expires_at) = open_session(&state, &user).await?;
     session_response(&state, HttpResponse::Ok(), &user, token, expires_at)
 }
 
@@ -134,15 +67,7 @@ pub fn session_response(
     let expires_at = expires_at
         .ok_or_else(|| ApiError::internal("session without expiry"))?
         .and_utc();
-    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.public_base().starts_with("https://"))
-        .max_age(actix_web::cookie::time::Duration::days(i64::from(
-            state.config.session_days,
-        )))
-        .finish();
+    let cookie = session_cookie(state, token.clone());
     Ok(builder.cookie(cookie).json(Session {
         token,
         expires_at,

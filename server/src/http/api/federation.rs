@@ -179,7 +179,7 @@ async fn check_allowed(state: &AppState, domain: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn profile_of(
+pub async fn profile_of(
     state: &AppState,
     user_id: i64,
     actor: RemoteActor,
@@ -220,11 +220,35 @@ pub async fn lookup(
     current: CurrentUser,
     q: web::Query<RemoteHandle>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = resolve(&state, &q.handle).await?;
-    Ok(HttpResponse::Ok().json(profile_of(&state, current.user.id, actor).await?))
+    Ok(HttpResponse::Ok().json(lookup_remote(&state, current.user.id, &q.handle).await?))
 }
 
-/// Follow a model on another instance; her instance answers with `Accept`.
+/// Find a remote model by handle or URL (fetched and cached), as `user_id` sees her.
+pub async fn lookup_remote(
+    state: &AppState,
+    user_id: i64,
+    handle: &str,
+) -> Result<RemoteProfile, ApiError> {
+    let actor = resolve(state, handle).await?;
+    profile_of(state, user_id, actor).await
+}
+
+/// `user` follows a remote model (pending until her instance accepts).
+pub async fn follow_remote(
+    state: &AppState,
+    user: &crate::accounts::User,
+    handle: &str,
+) -> Result<RemoteProfile, ApiError> {
+    let actor = resolve(state, handle).await?;
+    let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
+    let (uid, name, a) = (user.id, user.username.clone(), actor.clone());
+    state
+        .db
+        .write(move |c| store::follow(c, &base, &mode, uid, &name, &a).map_err(DbError::from))
+        .await?;
+    profile_of(state, user.id, actor).await
+}
+
 #[utoipa::path(post, path = "/api/federation/follows", tag = "federation",
     request_body = RemoteHandle, security(("bearer" = [])),
     responses(
@@ -241,18 +265,7 @@ pub async fn follow(
     current: CurrentUser,
     body: web::Json<RemoteHandle>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = resolve(&state, &body.handle).await?;
-    let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
-    let (uid, name, a) = (
-        current.user.id,
-        current.user.username.clone(),
-        actor.clone(),
-    );
-    state
-        .db
-        .write(move |c| store::follow(c, &base, &mode, uid, &name, &a).map_err(DbError::from))
-        .await?;
-    Ok(HttpResponse::Ok().json(profile_of(&state, current.user.id, actor).await?))
+    Ok(HttpResponse::Ok().json(follow_remote(&state, &current.user, &body.handle).await?))
 }
 
 /// Stop following (`Undo(Follow)` to her instance).
@@ -268,8 +281,18 @@ pub async fn unfollow(
     current: CurrentUser,
     handle: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    unfollow_remote(&state, &current.user, &handle).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `user` stops following a remote model (`name@host`).
+pub async fn unfollow_remote(
+    state: &AppState,
+    user: &crate::accounts::User,
+    handle: &str,
+) -> Result<(), ApiError> {
     let acct =
-        Acct::parse(&handle).map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
+        Acct::parse(handle).map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
     let not_following = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -278,7 +301,7 @@ pub async fn unfollow(
         )
     };
     let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
-    let (uid, name) = (current.user.id, current.user.username.clone());
+    let (uid, name) = (user.id, user.username.clone());
     let done = state
         .db
         .write(move |c| {
@@ -291,5 +314,5 @@ pub async fn unfollow(
     if !done {
         return Err(not_following());
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

@@ -1,0 +1,207 @@
+//! Sign up, sign in and sign out in the browser: username and password, nothing personal.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{render, see_other, PageError, Viewer};
+use crate::http::auth::{check_password_limited, create_account, open_session, session_cookie};
+use crate::http::AppState;
+
+#[derive(Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    /// Sign-up only: the referral code of the link she came by.
+    #[serde(default)]
+    referrer: String,
+    /// Where to go after signing in (a local path only).
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+    /// A referral code from a shared link (`/signup?ref=…`).
+    #[serde(default, rename = "ref")]
+    referrer: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_form.html")]
+struct AccountPage<'a> {
+    v: &'a Viewer,
+    signup: bool,
+    error: Option<String>,
+    username: &'a str,
+    referrer: &'a str,
+    next: &'a str,
+}
+
+/// A path on this site to return to, or the home page: never another origin.
+fn local_path(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if ok {
+        next
+    } else {
+        "/"
+    }
+}
+
+fn form_page(
+    v: &Viewer,
+    signup: bool,
+    status: StatusCode,
+    error: Option<String>,
+    f: &AccountForm,
+) -> HttpResponse {
+    render(
+        v,
+        status,
+        &AccountPage {
+            v,
+            signup,
+            error,
+            username: &f.username,
+            referrer: &f.referrer,
+            next: local_path(&f.next),
+        },
+    )
+}
+
+pub async fn sign_up_page(v: Viewer, q: web::Query<NextQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    let f = AccountForm {
+        csrf: String::new(),
+        username: String::new(),
+        password: String::new(),
+        referrer: q.referrer,
+        next: q.next,
+    };
+    form_page(&v, true, StatusCode::OK, None, &f)
+}
+
+pub async fn sign_in_page(v: Viewer, q: web::Query<NextQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    let f = AccountForm {
+        csrf: String::new(),
+        username: String::new(),
+        password: String::new(),
+        referrer: String::new(),
+        next: q.next,
+    };
+    form_page(&v, false, StatusCode::OK, None, &f)
+}
+
+/// Create the account and sign her in at once.
+pub async fn sign_up(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    v: Viewer,
+    f: web::Form<AccountForm>,
+) -> Result<HttpResponse, PageError> {
+    let f = f.into_inner();
+    v.check_csrf(&f.csrf)?;
+    let referrer = Some(f.referrer.clone()).filter(|r| !r.trim().is_empty());
+    let user = match create_account(&state, &req, &f.username, &f.password, referrer).await {
+        Ok(u) => u,
+        Err(e) => {
+            let status = e.status;
+            return Ok(form_page(
+                &v,
+                true,
+                status,
+                Some(super::sentence(&e.message)),
+                &f,
+            ));
+        }
+    };
+    let (token, _) = open_session(&state, &user).await?;
+    let mut res = see_other(local_path(&f.next));
+    res.add_cookie(&session_cookie(&state, token))
+        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
+    Ok(res)
+}
+
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    v: Viewer,
+    f: web::Form<AccountForm>,
+) -> Result<HttpResponse, PageError> {
+    let f = f.into_inner();
+    v.check_csrf(&f.csrf)?;
+    let user = match check_password_limited(&state, &req, &f.username, f.password.clone()).await {
+        Ok(u) => u,
+        Err(e) => {
+            let status = e.status;
+            return Ok(form_page(
+                &v,
+                false,
+                status,
+                Some(super::sentence(&e.message)),
+                &f,
+            ));
+        }
+    };
+    let (token, _) = open_session(&state, &user).await?;
+    let mut res = see_other(local_path(&f.next));
+    res.add_cookie(&session_cookie(&state, token))
+        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// End this browser's session (the token stops working at once).
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    v: Viewer,
+    f: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    v.check_csrf(&f.csrf)?;
+    if let Some(token) = req.cookie(crate::http::auth::SESSION_COOKIE) {
+        let token = token.value().to_string();
+        state
+            .db
+            .write(move |conn| crate::accounts::revoke_token(conn, &token))
+            .await
+            .map_err(crate::http::error::ApiError::from)?;
+    }
+    let mut gone = actix_web::cookie::Cookie::build(crate::http::auth::SESSION_COOKIE, "")
+        .path("/")
+        .finish();
+    gone.make_removal();
+    let mut res = see_other("/");
+    res.add_cookie(&gone)
+        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(local_path("/@anna/live"), "/@anna/live");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", "", "x"] {
+            assert_eq!(local_path(bad), "/", "{bad}");
+        }
+    }
+}

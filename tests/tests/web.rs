@@ -1,0 +1,438 @@
+//! The web pages in a real headless Chromium: what a viewer sees and does, on both backends.
+
+use std::path::PathBuf;
+
+use livestars_e2e::browser::Browser;
+use livestars_e2e::{http_client, verified_model, Backend, Instance, PASSWORD};
+use serde_json::{json, Value};
+
+/// Text that would run if a page inserted it as HTML.
+const XSS_TITLE: &str = "Hi <script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">";
+const XSS_BIO: &str = "<b>bold?</b> <img src=x onerror=\"window.__xss=3\"> & more";
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
+}
+
+/// Run axe-core (npm, `server/web/node_modules`) in the page: the serious and critical
+/// violations of WCAG 2 A/AA rules, as `id: nodes` lines.
+async fn accessibility_problems(b: &Browser) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../server/web/node_modules/axe-core/axe.min.js");
+    let axe = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test installs it)", path.display()));
+    b.script(&format!("{axe}\nreturn typeof axe;"), vec![])
+        .await;
+    let v = b
+        .script_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] })
+               .then(r => done(r.violations
+                   .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                   .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await;
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+async fn assert_accessible(b: &Browser, page: &str) {
+    let problems = accessibility_problems(b).await;
+    assert!(problems.is_empty(), "{page}: {problems:#?}");
+}
+
+/// No script ran from user text, and no element was made from it.
+async fn assert_inert(b: &Browser) {
+    let v = b
+        .script(
+            "return [typeof window.__xss, document.querySelectorAll('main script, main img[src=x]').length]",
+            vec![],
+        )
+        .await;
+    assert_eq!(v, json!(["undefined", 0]), "user text became markup");
+}
+
+async fn api(http: &reqwest::Client, r: reqwest::RequestBuilder) -> (u16, Value) {
+    let _ = http;
+    let r = r.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The journey of a viewer: finds a live model on the home page, signs up, opens her room,
+/// tries to tip without LIVE, reads her profile, looks at it on a phone, signs out and in.
+async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
+    let http = http_client();
+    let i = Instance::federating(backend, &[]);
+    let admin = i.create_admin("root");
+    let (anna, room) = verified_model(&http, &i.url, &admin, "anna").await;
+    let (s, v) = api(
+        &http,
+        http.patch(format!("{}/api/rooms/{room}", i.url))
+            .bearer_auth(&anna)
+            .json(&json!({ "title": XSS_TITLE, "tags": ["cosplay"] })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = api(
+        &http,
+        http.patch(format!("{}/api/profiles/anna", i.url))
+            .bearer_auth(&anna)
+            .json(&json!({ "bio": XSS_BIO, "display_name": "Anna Star", "languages": ["en"] })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = api(
+        &http,
+        http.post(format!("{}/api/rooms/{room}/start", i.url))
+            .bearer_auth(&anna)
+            .json(&json!({ "status": "live" })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+
+    let b = Browser::start(1280, 900).await;
+    let shots = screenshots();
+    let tag = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+
+    // The home page lists her, with her title as text.
+    b.goto(&format!("{}/", i.url)).await;
+    let card = "#rooms li[data-model='anna']";
+    assert_eq!(b.text(&format!("{card} .title")).await, XSS_TITLE);
+    assert_eq!(b.text(&format!("{card} h2")).await, "Anna Star");
+    assert!(b.text(&format!("{card} .meta")).await.contains("LIVE"));
+    assert_inert(&b).await;
+    b.click(&format!("{card} summary")).await;
+    let why = b.text(&format!("{card} details table")).await;
+    assert!(
+        why.contains("Audience") && why.contains("New model"),
+        "{why}"
+    );
+    assert_accessible(&b, "home").await;
+    b.screenshot(&shots.join(format!("home-desktop-{tag}.png")))
+        .await;
+
+    // Search and filters.
+    b.fill("#q", "ann").await;
+    b.click("form.filters button").await;
+    b.find(card).await;
+    b.fill("#q", "nobody-like-that").await;
+    b.click("form.filters button").await;
+    b.find("#no-rooms").await;
+    b.goto(&format!("{}/tags/cosplay", i.url)).await;
+    b.find(card).await;
+    b.goto(&format!("{}/tags/gaming", i.url)).await;
+    b.find("#no-rooms").await;
+
+    // Sign up: a bad password is explained and creates nothing; then it works.
+    b.goto(&format!("{}/", i.url)).await;
+    b.click("header a.button").await;
+    b.fill("#username", "vic").await;
+    b.fill("#password", "short").await;
+    b.click("form button[type=submit]").await;
+    let err = b.text("#form-error").await;
+    assert!(err.to_lowercase().contains("password"), "{err}");
+    assert_eq!(b.find_all("#username").await.len(), 1);
+    let (s, _) = api(
+        &http,
+        http.post(format!("{}/api/sessions", i.url))
+            .json(&json!({ "username": "vic", "password": "short" })),
+    )
+    .await;
+    assert_eq!(s, 401, "no account was made");
+    assert_accessible(&b, "sign-up with an error").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.text("#signed-in-as").await, "vic");
+    let session = b
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "livestars_session")
+        .expect("session cookie");
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["sameSite"], "Lax");
+
+    // Her room: title as text, the tip form, the balance.
+    b.click(&format!("{card} h2 a")).await;
+    assert!(b.url().await.ends_with("/@anna/live"), "{}", b.url().await);
+    assert_eq!(b.text("#room-title").await, XSS_TITLE);
+    assert_eq!(b.text("#room-state").await.to_lowercase(), "live");
+    assert!(b.text("#balance").await.starts_with("0 LIVE"));
+    assert!(b.text("#video-slot").await.contains("live-video"));
+    assert_accessible(&b, "room").await;
+    b.screenshot(&shots.join(format!("room-desktop-{tag}.png")))
+        .await;
+    // Bad amounts are explained and move nothing.
+    b.fill("#amount", "abc").await;
+    b.click("#tip-form button").await;
+    let err = b.text("#form-error").await;
+    assert!(err.contains("decimal number of LIVE"), "{err}");
+    b.fill("#amount", "1").await;
+    b.click("#tip-form button").await;
+    let err = b.text("#form-error").await;
+    assert!(err.to_lowercase().contains("balance"), "{err}");
+    assert!(b.text("#balance").await.starts_with("0 LIVE"));
+    let (_, wallet) = api(
+        &http,
+        http.get(format!("{}/api/me/wallet", i.url))
+            .bearer_auth(&anna),
+    )
+    .await;
+    assert_eq!(wallet["balance"], "0", "{wallet}");
+
+    // Her profile: the bio as text.
+    b.goto(&format!("{}/@anna", i.url)).await;
+    assert_eq!(b.text("#display-name").await, "Anna Star");
+    assert_eq!(b.text("#bio").await, XSS_BIO);
+    assert_inert(&b).await;
+    assert_accessible(&b, "model page").await;
+
+    // On a phone, 360 px wide: nothing wider than the screen.
+    b.set_window(360, 780).await;
+    for page in ["/", "/@anna/live", "/@anna"] {
+        b.goto(&format!("{}{page}", i.url)).await;
+        let v = b
+            .script(
+                "return [window.innerWidth, document.documentElement.scrollWidth]",
+                vec![],
+            )
+            .await;
+        let (inner, scroll) = (v[0].as_i64().unwrap_or(0), v[1].as_i64().unwrap_or(0));
+        let name = match page {
+            "/" => "home",
+            "/@anna/live" => "room",
+            _ => "model",
+        };
+        b.screenshot(&shots.join(format!("{name}-360-{tag}.png")))
+            .await;
+        assert!(inner <= 400, "the window did not narrow: {v}");
+        assert!(
+            scroll <= inner,
+            "{page} scrolls sideways at {inner} px: {scroll}"
+        );
+    }
+    b.set_window(1280, 900).await;
+
+    // Sign out, then in again (a wrong password first).
+    b.goto(&format!("{}/", i.url)).await;
+    b.click("header form button").await;
+    assert!(b.try_find("#signed-in-as").await.is_none());
+    b.click("header a[href='/signin']").await;
+    b.fill("#username", "vic").await;
+    b.fill("#password", "not the password").await;
+    b.click("form button[type=submit]").await;
+    let err = b.text("#form-error").await;
+    assert!(err.to_lowercase().contains("password"), "{err}");
+    assert_accessible(&b, "sign-in with an error").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.text("#signed-in-as").await, "vic");
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_finds_a_model_signs_up_and_opens_her_room_on_sqlite() {
+    a_viewer_finds_a_model_signs_up_and_opens_her_room(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_finds_a_model_signs_up_and_opens_her_room_on_postgres() {
+    a_viewer_finds_a_model_signs_up_and_opens_her_room(Backend::Postgres).await;
+}
+
+fn no_redirects() -> reqwest::Client {
+    let _ = http_client();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The value of cookie `name` among a response's `Set-Cookie` headers.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (k, rest) = v.split_once('=')?;
+            (k == name).then(|| rest.split(';').next().unwrap_or("").to_string())
+        })
+}
+
+/// A form posted without this browser's CSRF token, or from another site, changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_csrf_token_or_from_another_site_change_nothing() {
+    let i = Instance::federating(Backend::Sqlite, &[]);
+    let http = no_redirects();
+    let r = http
+        .get(format!("{}/signup", i.url))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or("");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let csrf = set_cookie(&r, "livestars_csrf").expect("csrf cookie");
+    let form = |token: &str, name: &str| {
+        format!("csrf={token}&username={name}&password=a+long+enough+password")
+    };
+    let post = |body: String, cookie: Option<String>| {
+        let mut r = http
+            .post(format!("{}/signup", i.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send()
+    };
+    let signs_in = |name: &'static str| {
+        let http = http.clone();
+        let url = i.url.clone();
+        async move {
+            http.post(format!("{url}/api/sessions"))
+                .json(&json!({ "username": name, "password": PASSWORD }))
+                .send()
+                .await
+                .expect("sign-in")
+                .status()
+                .as_u16()
+        }
+    };
+    // No token, a wrong token, a token without its cookie: refused, no account.
+    for (body, cookie) in [
+        (form("", "mallory"), Some(format!("livestars_csrf={csrf}"))),
+        (
+            form(&"0".repeat(64), "mallory"),
+            Some(format!("livestars_csrf={csrf}")),
+        ),
+        (form(&csrf, "mallory"), None),
+    ] {
+        let r = post(body, cookie).await.expect("post");
+        assert_eq!(r.status(), 403);
+        let page = r.text().await.unwrap_or_default();
+        assert!(page.contains("Reload the page"), "{page}");
+        assert_eq!(signs_in("mallory").await, 401, "no account was made");
+    }
+    // With the token: the account exists and the browser is signed in.
+    let r = post(
+        form(&csrf, "mallory"),
+        Some(format!("livestars_csrf={csrf}")),
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), 303);
+    let session = set_cookie(&r, "livestars_session").expect("session cookie");
+    assert_eq!(signs_in("mallory").await, 200);
+
+    // Signing out from another site's page is refused; she stays signed in.
+    let r = http
+        .post(format!("{}/signout", i.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "http://evil.example")
+        .header(
+            "cookie",
+            format!("livestars_csrf={csrf}; livestars_session={session}"),
+        )
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    let me = http
+        .get(format!("{}/api/me", i.url))
+        .header("cookie", format!("livestars_session={session}"))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200, "still signed in");
+}
+
+/// The URLs our federated objects publish are pages for a browser and JSON for a server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_urls_answer_browsers_with_pages() {
+    let i = Instance::federating(Backend::Sqlite, &[]);
+    let http = no_redirects();
+    let admin = i.create_admin("root");
+    let (_, room) = verified_model(&http_client(), &i.url, &admin, "anna").await;
+    let browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for (path, page) in [
+        ("/users/anna".to_string(), "/@anna"),
+        (format!("/rooms/{room}"), "/@anna/live"),
+    ] {
+        let r = http
+            .get(format!("{}{path}", i.url))
+            .header("accept", browser_accept)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], page, "{path}");
+        let r = http
+            .get(format!("{}{path}", i.url))
+            .header("accept", "application/activity+json")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "{path}");
+        let v: Value = r.json().await.expect("json");
+        assert!(v["type"].is_string(), "{v}");
+    }
+    for page in ["/@anna", "/@anna/live", "/tags/cosplay", "/"] {
+        let r = http
+            .get(format!("{}{page}", i.url))
+            .header("accept", browser_accept)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "{page}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html"));
+    }
+    // Nothing there: an HTML page for a browser, JSON for the API.
+    let r = http
+        .get(format!("{}/@nobody", i.url))
+        .header("accept", browser_accept)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap_or_default().contains("was not found"));
+    let r = http
+        .get(format!("{}/no/such/page", i.url))
+        .header("accept", browser_accept)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/html"));
+    let r = http
+        .get(format!("{}/api/nothing", i.url))
+        .header("accept", browser_accept)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.expect("json error");
+    assert_eq!(v["error"], "not_found");
+}
