@@ -436,3 +436,138 @@ async fn federated_urls_answer_browsers_with_pages() {
     let v: Value = r.json().await.expect("json error");
     assert_eq!(v["error"], "not_found");
 }
+
+/// Sign in through the page as `name` (the tests' password).
+async fn sign_in_page(b: &Browser, url: &str, name: &str) {
+    b.goto(&format!("{url}/signin")).await;
+    b.fill("#username", name).await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.text("#signed-in-as").await, name);
+}
+
+/// Reload `url` until `css`'s text satisfies `check` (at most 30 s); that text.
+async fn reload_until(b: &Browser, url: &str, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        b.goto(url).await;
+        if b.try_find(css).await.is_some() {
+            let t = b.text(css).await;
+            if check(&t) {
+                return t;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{css} still reads {t:?}"
+            );
+        } else {
+            assert!(std::time::Instant::now() < deadline, "no {css} on {url}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// The wallet page against a real chain node: a deposit credited, a withdrawal confirmed on
+/// chain, and, with the node gone, the chain's state and why a new withdrawal waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
+    use livestars_e2e::chain::LIVE;
+    let s = livestars_e2e::settle::setup(Backend::Sqlite, &[]).await;
+    let account = s.node.accounts[2].clone();
+    s.funded_user("vic", &account, 10).await;
+    let i = &s.instance;
+    let b = Browser::start(1280, 900).await;
+    sign_in_page(&b, &i.url, "vic").await;
+    b.click("header a[href='/wallet']").await;
+    assert_eq!(b.text("#balance").await, "10 LIVE");
+    assert_eq!(b.text("#balance-usd").await, "≈ $0.50");
+    assert!(b.text("#chain-status").await.contains("ok"));
+    assert_eq!(
+        b.text("#address").await.to_lowercase(),
+        account.to_lowercase()
+    );
+    assert!(b
+        .text("#deposit-instructions")
+        .await
+        .contains("confirmations"));
+    assert!(b.text("#deposits").await.contains("10 LIVE"));
+    assert!(b.text("#history").await.contains("Deposit"));
+    assert!(b.text("#referral-link").await.ends_with("/signup?ref=vic"));
+    assert_accessible(&b, "wallet").await;
+
+    // A bad amount changes nothing; a good one is sent and confirmed on chain.
+    b.fill("#withdraw-amount", "0").await;
+    b.click("#withdraw-form button").await;
+    assert!(b.text("#form-error").await.contains("more than zero"));
+    assert_eq!(b.text("#balance").await, "10 LIVE");
+    let before = s.node.balance_of(&s.token, &account).await;
+    b.fill("#withdraw-amount", "2.5").await;
+    b.click("#withdraw-form button").await;
+    assert!(b.text("#wallet-notice").await.contains("on its way"));
+    s.node.mine(3).await;
+    let wallet_url = format!("{}/wallet", i.url);
+    reload_until(&b, &wallet_url, "#payouts .payout-status", |t| {
+        t == "confirmed"
+    })
+    .await;
+    assert_eq!(
+        s.node.balance_of(&s.token, &account).await - before,
+        5 * LIVE / 2,
+        "2.5 LIVE arrived on chain"
+    );
+    assert!(b.text("#history").await.contains("Withdrawal"));
+    b.screenshot(&screenshots().join("wallet-desktop.png"))
+        .await;
+
+    // A withdrawal is sent but not mined, then the node goes away: the page says so, and
+    // why the withdrawal waits; the form is closed meanwhile.
+    s.node.set_automine(false).await;
+    b.fill("#withdraw-amount", "1").await;
+    b.click("#withdraw-form button").await;
+    assert!(b.text("#wallet-notice").await.contains("on its way"));
+    reload_until(
+        &b,
+        &wallet_url,
+        "#payouts tbody tr:first-child .payout-reason",
+        |t| t.contains("0x"),
+    )
+    .await;
+    let livestars_e2e::settle::Setup { node, instance, .. } = s;
+    let node_url = node.url.clone();
+    drop(node);
+    reload_until(&b, &wallet_url, "#chain-status", |t| {
+        t.contains("unreachable")
+    })
+    .await;
+    let message = b.text("#chain-message").await;
+    assert!(message.contains("has not answered"), "{message}");
+    // The node's address (it may carry an API key) is the operator's, not the public's.
+    let node_port = node_url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let page = b.script("return document.body.innerText", vec![]).await;
+    let (_, api) = api(
+        &http_client(),
+        http_client().get(format!("{}/api/settlement", instance.url)),
+    )
+    .await;
+    for shown in [page.to_string(), api.to_string()] {
+        assert!(
+            !shown.contains(node_port) && !shown.contains("127.0.0.1"),
+            "{shown}"
+        );
+    }
+    let reason = b.text("#payouts tbody tr:first-child .payout-reason").await;
+    assert!(reason.contains("has not answered"), "{reason}");
+    assert!(b.try_find("#withdraw-form").await.is_none());
+    assert!(b
+        .text("#withdraw-heading + p")
+        .await
+        .contains("reachable chain node"));
+    b.screenshot(&screenshots().join("wallet-chain-down.png"))
+        .await;
+    drop(b);
+    drop(instance);
+}

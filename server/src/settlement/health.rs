@@ -103,8 +103,10 @@ impl Health {
         })
     }
 
-    /// The published view.
-    pub fn view(&self, connected: bool) -> ChainHealth {
+    /// The view of the chain's health. `detail` adds the last error as the node's client
+    /// reported it: for admins only, since it names the node's address (which may carry an
+    /// API key of the node's provider).
+    pub fn view(&self, connected: bool, detail: bool) -> ChainHealth {
         self.with(|s| {
             let (status, message) = if !s.configured {
                 ("off", Some("no chain node is configured on this instance".to_string()))
@@ -114,8 +116,9 @@ impl Health {
                 (
                     "unreachable",
                     Some(format!(
-                        "the chain node has not answered since {} UTC ({e}); deposits are credited and payouts sent once it does",
-                        since.format("%Y-%m-%d %H:%M:%S")
+                        "the chain node has not answered since {} UTC{}; deposits are credited and payouts sent once it does",
+                        since.format("%Y-%m-%d %H:%M:%S"),
+                        if detail { format!(" ({e})") } else { String::new() }
                     )),
                 )
             } else if !connected || s.last_contact.is_none() {
@@ -146,22 +149,29 @@ mod tests {
     #[test]
     fn failures_keep_their_first_time_and_a_contact_clears_them() {
         let h = Health::new(true);
-        assert_eq!(h.view(false).status, "connecting");
+        assert_eq!(h.view(false, false).status, "connecting");
         h.contact(10, Some(8));
         assert!(h.is_ok());
-        let v = h.view(true);
+        let v = h.view(true, false);
         assert_eq!((v.status.as_str(), v.lag_blocks), ("ok", Some(2)));
         assert!(h.failed("connection refused"), "first failure");
-        let since = h.view(true).failing_since;
+        let since = h.view(true, false).failing_since;
         assert!(!h.failed("connection refused"), "not logged again");
-        let v = h.view(true);
+        let v = h.view(true, false);
         assert_eq!(v.status, "unreachable");
         assert_eq!(v.failing_since, since);
-        assert!(v.message.unwrap().contains("connection refused"));
+        let public = v.message.unwrap();
+        assert!(public.contains("has not answered"));
+        assert!(
+            !public.contains("connection refused"),
+            "the cause is the admins'"
+        );
+        let admin = h.view(true, true).message.unwrap();
+        assert!(admin.contains("connection refused"), "{admin}");
         assert!(h.payout_reason().unwrap().contains("has not answered"));
         h.contact(11, None);
         assert!(h.is_ok());
-        assert_eq!(h.view(true).scanned_to, Some(8));
+        assert_eq!(h.view(true, false).scanned_to, Some(8));
         assert_eq!(h.payout_reason(), None);
     }
 
@@ -172,10 +182,10 @@ mod tests {
         assert!(h.halt("the genesis block changed."));
         assert!(!h.halt("the genesis block changed."), "said once");
         assert!(!h.is_ok());
-        assert_eq!(h.view(true).status, "halted");
+        assert_eq!(h.view(true, false).status, "halted");
         assert!(h.payout_reason().unwrap().contains("genesis"));
         h.resume();
         assert!(h.is_ok());
-        assert_eq!(Health::new(false).view(false).status, "off");
+        assert_eq!(Health::new(false).view(false, false).status, "off");
     }
 }

@@ -19,6 +19,11 @@ pub async fn overview(
 ) -> Result<HttpResponse, ApiError> {
     let mut o = state.db.read(crate::settlement::overview::overview).await?;
     o.usd_rate = state.settle.prices.rate().await.map(|r| r.to_decimal());
-    o.chain = Some(state.settle.health.view(state.settle.connected().is_some()));
+    o.chain = Some(
+        state
+            .settle
+            .health
+            .view(state.settle.connected().is_some(), true),
+    );
     Ok(HttpResponse::Ok().json(o))
 }

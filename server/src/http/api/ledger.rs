@@ -85,7 +85,11 @@ pub async fn wallet(
     state: web::Data<AppState>,
     current: CurrentUser,
 ) -> Result<HttpResponse, ApiError> {
-    let user = current.user;
+    Ok(HttpResponse::Ok().json(wallet_of(&state, current.user).await?))
+}
+
+/// `user`'s balance, referral code and latest movements (API and wallet page).
+pub async fn wallet_of(state: &AppState, user: crate::accounts::User) -> Result<Wallet, ApiError> {
     let id = user.id;
     let (units, mut history, address) = state
         .db
@@ -101,12 +105,12 @@ pub async fn wallet(
     for e in &mut history {
         e.amount_usd = rate.map(|r| r.usd(e.units));
     }
-    Ok(HttpResponse::Ok().json(Wallet {
+    Ok(Wallet {
         balance: ledger::format_amount(units),
         units,
         referral_code: user.username,
         history,
         balance_usd: rate.map(|r| r.usd(units)),
         address: address.map(|a| a.to_string()),
-    }))
+    })
 }

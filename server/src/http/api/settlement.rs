@@ -22,13 +22,18 @@ use crate::settlement::{Addr, Chain, SettlementError};
 #[utoipa::path(get, path = "/api/settlement", tag = "settlement",
     responses((status = 200, description = "Settlement facts of this instance", body = SettlementInfo)))]
 pub async fn info(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(settlement_info(&state).await)
+}
+
+/// The instance's settlement facts now (API and wallet page).
+pub async fn settlement_info(state: &AppState) -> SettlementInfo {
     let s = &state.settle;
     let rate = s.prices.rate().await;
     let c = &state.config;
     let connected = s.connected();
     // Available means available now: not while the node is down or on another chain.
     let ok = s.health.is_ok();
-    HttpResponse::Ok().json(SettlementInfo {
+    SettlementInfo {
         deposits: connected.is_some() && ok,
         payouts: connected.is_some_and(|x| x.chain.can_sign()) && ok,
         chain_id: c.chain_id,
@@ -44,8 +49,8 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
         payout_fee_usd: rate.map(|r| r.usd(s.fee_units)),
         usd_rate: rate.map(Rate::to_decimal),
         usd_source: s.prices.source_name().into(),
-        chain: s.health.view(connected.is_some()),
-    })
+        chain: s.health.view(connected.is_some(), false),
+    }
 }
 
 /// A one-time EIP-4361 message for `address` to sign with `personal_sign`: to bind the address
@@ -185,7 +190,11 @@ pub async fn deposits(
     state: web::Data<AppState>,
     current: CurrentUser,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = current.user.id;
+    Ok(HttpResponse::Ok().json(deposits_of(&state, current.user.id).await?))
+}
+
+/// The deposits credited to `user_id` (API and wallet page).
+pub async fn deposits_of(state: &AppState, user_id: i64) -> Result<Vec<Deposit>, ApiError> {
     let rows = state
         .db
         .read(move |conn| crate::settlement::wallets::deposits_of(conn, user_id))
@@ -206,7 +215,7 @@ pub async fn deposits(
             },
         )
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(out)
 }
 
 /// A payout as its owner sees it. One on its way that waits because of the chain (node down,
@@ -253,11 +262,27 @@ pub async fn request_payout(
     current: CurrentUser,
     body: web::Json<PayoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let units = ledger::parse_amount(&body.amount)?;
-    let key = super::ledger::idempotency_key(&body.idempotency_key)?;
+    let body = body.into_inner();
+    let (created, p) = withdraw(&state, current.user, &body.amount, &body.idempotency_key).await?;
+    Ok(if created {
+        HttpResponse::Created().json(p)
+    } else {
+        HttpResponse::Ok().json(p)
+    })
+}
+
+/// `user` withdraws `amount` LIVE to her bound address (API and wallet page): whether it was
+/// created now (not a replay of the same key), and the payout.
+pub async fn withdraw(
+    state: &AppState,
+    user: accounts::User,
+    amount: &str,
+    key: &str,
+) -> Result<(bool, Payout), ApiError> {
+    let units = ledger::parse_amount(amount)?;
+    let key = super::ledger::idempotency_key(key)?;
     let decimals = state.settle.payout_chain()?.decimals;
     let fee = state.settle.fee_units;
-    let user = current.user;
     let done = state
         .db
         .write(move |conn| payouts::request(conn, &user, units, fee, decimals, &key))
@@ -267,9 +292,9 @@ pub async fn request_payout(
     Ok(match done {
         Requested::Created(p) => {
             state.settle.wake.notify_one();
-            HttpResponse::Created().json(payout_api(p, rate, why.as_deref()))
+            (true, payout_api(p, rate, why.as_deref()))
         }
-        Requested::Replayed(p) => HttpResponse::Ok().json(payout_api(p, rate, why.as_deref())),
+        Requested::Replayed(p) => (false, payout_api(p, rate, why.as_deref())),
     })
 }
 
@@ -282,15 +307,18 @@ pub async fn list_payouts(
     state: web::Data<AppState>,
     current: CurrentUser,
 ) -> Result<HttpResponse, ApiError> {
-    let id = current.user.id;
-    let list = state.db.read(move |c| payouts::list(c, id)).await?;
+    Ok(HttpResponse::Ok().json(payouts_of(&state, current.user.id).await?))
+}
+
+/// `user_id`'s latest payouts, each with why it waits if it does (API and wallet page).
+pub async fn payouts_of(state: &AppState, user_id: i64) -> Result<Vec<Payout>, ApiError> {
+    let list = state.db.read(move |c| payouts::list(c, user_id)).await?;
     let rate = state.settle.prices.rate().await;
     let why = state.settle.health.payout_reason();
-    Ok(HttpResponse::Ok().json(
-        list.into_iter()
-            .map(|p| payout_api(p, rate, why.as_deref()))
-            .collect::<Vec<_>>(),
-    ))
+    Ok(list
+        .into_iter()
+        .map(|p| payout_api(p, rate, why.as_deref()))
+        .collect())
 }
 
 /// One of the caller's payouts.

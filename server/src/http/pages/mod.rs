@@ -11,6 +11,7 @@ mod accounts;
 mod assets;
 mod directory;
 mod models;
+mod wallet;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(models::room))
                 .route(web::post().to(models::tip)),
         )
+        .service(web::resource("/wallet").route(web::get().to(wallet::wallet)))
+        .service(web::resource("/wallet/payouts").route(web::post().to(wallet::withdraw_form)))
         .service(web::resource("/static/{file}").route(web::get().to(assets::asset)));
 }
 
