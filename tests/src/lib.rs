@@ -185,14 +185,14 @@ pub async fn key_proof(
     livestars_api::key_proof::proof(doc_key.to_string().expose_secret())
 }
 
-/// [`verified_model`], signed up through `referrer`'s link.
-pub async fn verified_model_referred(
+/// A fresh verifier key for `admin`, an ID document uploaded by the model `token` (through the
+/// API's server-side encryption) and approved with that key: its id.
+pub async fn approved_document(
     http: &reqwest::Client,
     url: &str,
     admin: &str,
-    name: &str,
-    referrer: Option<&str>,
-) -> (String, i64) {
+    token: &str,
+) -> serde_json::Value {
     use serde_json::{json, Value};
     let identity = livestars_envelope::Identity::generate();
     let r = http
@@ -203,17 +203,9 @@ pub async fn verified_model_referred(
         .await
         .expect("register verifier");
     assert_eq!(r.status(), 201, "register verifier");
-    let token = sign_up_referred(http, url, name, referrer).await;
-    let r = http
-        .post(format!("{url}/api/me/model"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("become model");
-    assert_eq!(r.status(), 200);
     let r = http
         .post(format!("{url}/api/iddocs"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .header("content-type", "application/octet-stream")
         .body(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR PASSPORT 4711 TEST 1990-01-01".to_vec())
         .send()
@@ -231,6 +223,27 @@ pub async fn verified_model_referred(
         .await
         .expect("approve");
     assert_eq!(r.status(), 200, "approve");
+    doc["id"].clone()
+}
+
+/// [`verified_model`], signed up through `referrer`'s link.
+pub async fn verified_model_referred(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    name: &str,
+    referrer: Option<&str>,
+) -> (String, i64) {
+    use serde_json::{json, Value};
+    let token = sign_up_referred(http, url, name, referrer).await;
+    let r = http
+        .post(format!("{url}/api/me/model"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("become model");
+    assert_eq!(r.status(), 200);
+    approved_document(http, url, admin, &token).await;
     let p: Value = http
         .get(format!("{url}/api/profiles/{name}"))
         .send()

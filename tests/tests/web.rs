@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use livestars_e2e::browser::Browser;
-use livestars_e2e::{http_client, verified_model, Backend, Instance, PASSWORD};
+use livestars_e2e::{approved_document, http_client, verified_model, Backend, Instance, PASSWORD};
 use serde_json::{json, Value};
 
 /// Text that would run if a page inserted it as HTML.
@@ -570,4 +570,107 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
         .await;
     drop(b);
     drop(instance);
+}
+
+/// A new model in the studio: becomes a model, is refused going live without an approved ID
+/// document, edits her profile and room (bad input explained, nothing changed), goes live, is
+/// listed, ends her show and deletes her document.
+async fn a_model_runs_her_studio(backend: Backend) {
+    let http = http_client();
+    let i = Instance::federating(backend, &[]);
+    let admin = i.create_admin("root");
+    let b = Browser::start(1280, 900).await;
+    b.goto(&format!("{}/signup", i.url)).await;
+    b.fill("#username", "mia").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    b.click("header a[href='/studio']").await;
+    b.click("#become-model").await;
+    assert!(b.text("#studio-notice").await.contains("model now"));
+    assert_eq!(
+        b.text("#verification-status").await,
+        "No ID document on file."
+    );
+    b.find("#go-live-hint").await;
+    b.click("#go-live").await;
+    let err = b.text("#form-error").await;
+    assert!(err.contains("ID document"), "{err}");
+    assert_eq!(b.text("#room-state").await.to_lowercase(), "offline");
+    assert_accessible(&b, "studio").await;
+
+    let (_, session) = api(
+        &http,
+        http.post(format!("{}/api/sessions", i.url))
+            .json(&json!({ "username": "mia", "password": PASSWORD })),
+    )
+    .await;
+    let token = session["token"].as_str().expect("token").to_string();
+    approved_document(&http, &i.url, &admin, &token).await;
+    b.goto(&format!("{}/studio", i.url)).await;
+    assert!(b.text("#verification-status").await.starts_with("Approved"));
+    assert!(b.try_find("#go-live-hint").await.is_none());
+
+    // A bad language is explained and nothing of the form is saved.
+    b.fill("#display_name", "Mia Rose").await;
+    b.fill("#languages", "en, not a language").await;
+    b.click("form[action='/studio/profile'] button").await;
+    assert!(b.try_find("#form-error").await.is_some());
+    let (_, p) = api(&http, http.get(format!("{}/api/profiles/mia", i.url))).await;
+    assert_eq!(p["display_name"], "mia", "{p}");
+    b.fill("#display_name", "Mia Rose").await;
+    b.fill("#bio", XSS_BIO).await;
+    b.fill("#languages", "en, pt").await;
+    b.fill("#tags", "chat, music").await;
+    b.click("form[action='/studio/profile'] button").await;
+    assert_eq!(b.text("#studio-notice").await, "Profile saved.");
+    let (_, p) = api(&http, http.get(format!("{}/api/profiles/mia", i.url))).await;
+    assert_eq!(p["display_name"], "Mia Rose");
+    assert_eq!(p["languages"], json!(["en", "pt"]));
+    b.fill("#title", "Evening chat").await;
+    b.click("form[action='/studio/room'] button").await;
+    assert_eq!(b.text("#studio-notice").await, "Room saved.");
+
+    b.click("#go-live").await;
+    assert_eq!(b.text("#studio-notice").await, "You are live.");
+    assert_eq!(b.text("#room-state").await.to_lowercase(), "live");
+    b.screenshot(&screenshots().join("studio-desktop.png"))
+        .await;
+    b.goto(&format!("{}/", i.url)).await;
+    assert_eq!(b.text("#rooms li[data-model='mia'] h2").await, "Mia Rose");
+    assert_eq!(
+        b.text("#rooms li[data-model='mia'] .title").await,
+        "Evening chat"
+    );
+    assert_inert(&b).await;
+
+    b.goto(&format!("{}/studio", i.url)).await;
+    b.click("#stop-show").await;
+    assert_eq!(b.text("#studio-notice").await, "Your show ended.");
+    b.click("#delete-iddoc").await;
+    assert_eq!(
+        b.text("#studio-notice").await,
+        "Your ID document was deleted."
+    );
+    assert_eq!(
+        b.text("#verification-status").await,
+        "No ID document on file."
+    );
+    b.find("#go-live-hint").await;
+    let (_, v) = api(
+        &http,
+        http.get(format!("{}/api/me/verification", i.url))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(v["may_go_live"], false, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_runs_her_studio_on_sqlite() {
+    a_model_runs_her_studio(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_runs_her_studio_on_postgres() {
+    a_model_runs_her_studio(Backend::Postgres).await;
 }

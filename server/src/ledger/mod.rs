@@ -291,6 +291,63 @@ pub fn history(
         .collect())
 }
 
+/// One day of a model's earnings, in units: tips received and referral income.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayEarnings {
+    pub day: chrono::NaiveDate,
+    pub tips: i64,
+    pub referrals: i64,
+}
+
+/// `user_id`'s earnings on each of the `days` days up to `today` (oldest first, days without
+/// any included as zero).
+pub fn earnings_by_day(
+    conn: &mut DbConnection,
+    user_id: i64,
+    today: chrono::NaiveDate,
+    days: u32,
+) -> Result<Vec<DayEarnings>, LedgerError> {
+    let first = today - chrono::Duration::days(i64::from(days.max(1)) - 1);
+    let mut out: Vec<DayEarnings> = (0..days.max(1))
+        .map(|i| DayEarnings {
+            day: first + chrono::Duration::days(i64::from(i)),
+            tips: 0,
+            referrals: 0,
+        })
+        .collect();
+    let Some(account) = ledger_accounts::table
+        .filter(ledger_accounts::user_id.eq(user_id))
+        .select(ledger_accounts::id)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(out);
+    };
+    let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let rows: Vec<(i64, String, NaiveDateTime)> = ledger_transfers::table
+        .filter(ledger_transfers::credit_account.eq(account))
+        .filter(ledger_transfers::kind.eq_any(["tip_model", "tip_referral"]))
+        .filter(ledger_transfers::created_at.ge(start))
+        .select((
+            ledger_transfers::amount,
+            ledger_transfers::kind,
+            ledger_transfers::created_at,
+        ))
+        .load(conn)?;
+    for (amount, kind, at) in rows {
+        let Some(d) = out.iter_mut().find(|d| d.day == at.date()) else {
+            continue;
+        };
+        let slot = if kind == "tip_model" {
+            &mut d.tips
+        } else {
+            &mut d.referrals
+        };
+        *slot = slot.saturating_add(amount);
+    }
+    Ok(out)
+}
+
 type TipRow = (i64, i64, i64, i64, i64, i64, i64, NaiveDateTime);
 
 /// Whether a tip request was new or a retry of one already made.

@@ -11,6 +11,7 @@ mod accounts;
 mod assets;
 mod directory;
 mod models;
+mod studio;
 mod wallet;
 
 use std::future::Future;
@@ -51,6 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(models::room))
                 .route(web::post().to(models::tip)),
         )
+        .service(web::resource("/studio").route(web::get().to(studio::studio)))
+        .service(web::resource("/studio/{form}").route(web::post().to(studio::post)))
         .service(web::resource("/wallet").route(web::get().to(wallet::wallet)))
         .service(web::resource("/wallet/payouts").route(web::post().to(wallet::withdraw_form)))
         .service(web::resource("/static/{file}").route(web::get().to(assets::asset)));
