@@ -234,7 +234,7 @@ pub async fn verified_model_referred(
     name: &str,
     referrer: Option<&str>,
 ) -> (String, i64) {
-    use serde_json::{json, Value};
+    use serde_json::Value;
     let token = sign_up_referred(http, url, name, referrer).await;
     let r = http
         .post(format!("{url}/api/me/model"))
