@@ -495,11 +495,44 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     assert!(b.text("#referral-link").await.ends_with("/signup?ref=vic"));
     assert_accessible(&b, "wallet").await;
 
+    // She tips a live model from the room page; the split shows in the model's studio.
+    let admin = i.create_admin("root");
+    let (anna, room) = verified_model(&http_client(), &i.url, &admin, "anna").await;
+    let (st, v) = api(
+        &http_client(),
+        http_client()
+            .post(format!("{}/api/rooms/{room}/start", i.url))
+            .bearer_auth(&anna)
+            .json(&json!({ "status": "live" })),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    b.goto(&format!("{}/@anna/live", i.url)).await;
+    assert!(b.text("#rate").await.contains("1 LIVE ≈ $0.05"));
+    assert!(b.text(".presets").await.contains("10 LIVE (≈ $0.50)"));
+    b.fill("#amount", "2").await;
+    b.click("#tip-form button").await;
+    assert_eq!(b.text("#tip-notice").await, "You tipped 2 LIVE. Thank you!");
+    assert_eq!(b.text("#balance").await, "8 LIVE (≈ $0.40)");
+    b.goto(&format!("{}/", i.url)).await;
+    b.click("header form button").await;
+    sign_in_page(&b, &i.url, "anna").await;
+    b.goto(&format!("{}/studio", i.url)).await;
+    // The default model share is 75 %: 1.5 of the 2 LIVE, at once.
+    assert_eq!(b.text("#earnings-total").await, "1.5 LIVE");
+    b.click("header a[href='/wallet']").await;
+    assert_eq!(b.text("#balance").await, "1.5 LIVE");
+    assert!(b.text("#history").await.contains("Tip received"));
+    b.click("header form button").await;
+    sign_in_page(&b, &i.url, "vic").await;
+    b.goto(&format!("{}/wallet", i.url)).await;
+    assert!(b.text("#history").await.contains("Tip sent"));
+
     // A bad amount changes nothing; a good one is sent and confirmed on chain.
     b.fill("#withdraw-amount", "0").await;
     b.click("#withdraw-form button").await;
     assert!(b.text("#form-error").await.contains("more than zero"));
-    assert_eq!(b.text("#balance").await, "10 LIVE");
+    assert_eq!(b.text("#balance").await, "8 LIVE");
     let before = s.node.balance_of(&s.token, &account).await;
     b.fill("#withdraw-amount", "2.5").await;
     b.click("#withdraw-form button").await;
