@@ -707,3 +707,51 @@ async fn a_model_runs_her_studio_on_sqlite() {
 async fn a_model_runs_her_studio_on_postgres() {
     a_model_runs_her_studio(Backend::Postgres).await;
 }
+
+/// A viewer on another instance finds a model by her handle, follows her from the page, and
+/// sees her room in the home page's directory, marked with her instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_follows_a_model_of_another_instance() {
+    let http = http_client();
+    let a = Instance::federating(Backend::Sqlite, &[]);
+    let bi = Instance::federating(Backend::Sqlite, &[]);
+    let admin_b = bi.create_admin("root");
+    let (anna, room) = verified_model(&http, &bi.url, &admin_b, "anna").await;
+    let (s, v) = api(
+        &http,
+        http.post(format!("{}/api/rooms/{room}/start", bi.url))
+            .bearer_auth(&anna)
+            .json(&json!({ "status": "live" })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    livestars_e2e::sign_up(&http, &a.url, "vic").await;
+    let b = Browser::start(1280, 900).await;
+    sign_in_page(&b, &a.url, "vic").await;
+    let handle = format!("anna@{}", bi.domain());
+    b.goto(&format!("{}/@{handle}", a.url)).await;
+    assert!(b.text("main").await.contains("has not seen this model yet"));
+    b.click("main form button").await;
+    assert_eq!(b.text("#display-name").await, "anna");
+    b.find("#follow-state").await;
+    assert_accessible(&b, "remote model").await;
+    // Her instance accepts; her live room is listed here, marked as hers.
+    let card = format!("#rooms li[data-model='{handle}']");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        b.goto(&format!("{}/", a.url)).await;
+        if b.try_find(&card).await.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "her room never showed");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(b
+        .text(&format!("{card} .home"))
+        .await
+        .contains(&format!("on instance {}", bi.domain())));
+    b.goto(&format!("{}/@{handle}", a.url)).await;
+    assert!(b.text("#follow-state").await.contains("accepted"));
+    b.click("main form button").await;
+    assert!(b.try_find("#follow-state").await.is_none(), "unfollowed");
+}
