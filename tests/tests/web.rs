@@ -474,7 +474,7 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     use livestars_e2e::chain::LIVE;
     let s = livestars_e2e::settle::setup(Backend::Sqlite, &[]).await;
     let account = s.node.accounts[2].clone();
-    s.funded_user("vic", &account, 10).await;
+    let vic = s.funded_user("vic", &account, 10).await;
     let i = &s.instance;
     let b = Browser::start(1280, 900).await;
     sign_in_page(&b, &i.url, "vic").await;
@@ -510,18 +510,34 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     b.goto(&format!("{}/@anna/live", i.url)).await;
     assert!(b.text("#rate").await.contains("1 LIVE ≈ $0.05"));
     assert!(b.text(".presets").await.contains("10 LIVE (≈ $0.50)"));
+    b.click("button.preset[data-amount='5']").await;
+    let typed = b
+        .script("return document.getElementById('amount').value", vec![])
+        .await;
+    assert_eq!(typed, "5", "a suggested amount fills the form");
     b.fill("#amount", "2").await;
     b.click("#tip-form button").await;
     assert_eq!(b.text("#tip-notice").await, "You tipped 2 LIVE. Thank you!");
     assert_eq!(b.text("#balance").await, "8 LIVE (≈ $0.40)");
+    // A tip made elsewhere (here through the API) shows on the open page at once.
+    let (st, v) = api(
+        &http_client(),
+        http_client()
+            .post(format!("{}/api/rooms/{room}/tips", i.url))
+            .bearer_auth(&vic)
+            .json(&json!({ "amount": "0.5", "idempotency_key": "web-test-tip-0001" })),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(b.text("#tips li").await, "vic tipped 0.5 LIVE (≈ $0.03)");
     b.goto(&format!("{}/", i.url)).await;
     b.click("header form button").await;
     sign_in_page(&b, &i.url, "anna").await;
     b.goto(&format!("{}/studio", i.url)).await;
-    // The default model share is 75 %: 1.5 of the 2 LIVE, at once.
-    assert_eq!(b.text("#earnings-total").await, "1.5 LIVE");
+    // The default model share is 75 %: 1.875 of the 2.5 LIVE, at once.
+    assert_eq!(b.text("#earnings-total").await, "1.875 LIVE");
     b.click("header a[href='/wallet']").await;
-    assert_eq!(b.text("#balance").await, "1.5 LIVE");
+    assert_eq!(b.text("#balance").await, "1.875 LIVE");
     assert!(b.text("#history").await.contains("Tip received"));
     b.click("header form button").await;
     sign_in_page(&b, &i.url, "vic").await;
@@ -532,7 +548,7 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     b.fill("#withdraw-amount", "0").await;
     b.click("#withdraw-form button").await;
     assert!(b.text("#form-error").await.contains("more than zero"));
-    assert_eq!(b.text("#balance").await, "8 LIVE");
+    assert_eq!(b.text("#balance").await, "7.5 LIVE");
     let before = s.node.balance_of(&s.token, &account).await;
     b.fill("#withdraw-amount", "2.5").await;
     b.click("#withdraw-form button").await;
@@ -743,7 +759,10 @@ async fn a_viewer_follows_a_model_of_another_instance() {
         if b.try_find(&card).await.is_some() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "her room never showed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "her room never showed"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     assert!(b

@@ -11,6 +11,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/static/app.css"),
     ),
     (
+        "room.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/static/room.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../web/static/favicon.svg"),
