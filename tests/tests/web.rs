@@ -437,6 +437,59 @@ async fn federated_urls_answer_browsers_with_pages() {
     assert_eq!(v["error"], "not_found");
 }
 
+/// Give the page a wallet (EIP-1193 `window.ethereum`) for `account` whose signatures the test
+/// makes: `personal_sign` waits until [`sign_pending`] answers it.
+async fn inject_wallet(b: &Browser, account: &str) {
+    b.script(
+        "const account = arguments[0];
+         window.__signRequests = [];
+         window.ethereum = { request: ({ method, params }) => {
+           if (method === 'eth_requestAccounts' || method === 'eth_accounts') return Promise.resolve([account]);
+           if (method === 'personal_sign') {
+             const bytes = new Uint8Array(params[0].slice(2).match(/../g).map(h => parseInt(h, 16)));
+             const message = new TextDecoder().decode(bytes);
+             return new Promise((resolve, reject) =>
+               window.__signRequests.push({ message, address: params[1], resolve, reject }));
+           }
+           return Promise.reject(new Error('unsupported ' + method));
+         } };
+         return true;",
+        vec![json!(account)],
+    )
+    .await;
+}
+
+/// Sign the page's pending `personal_sign` request with the node's unlocked `account`.
+async fn sign_pending(b: &Browser, node: &livestars_e2e::chain::Node, account: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let message = loop {
+        let m = b
+            .script(
+                "const r = window.__signRequests || []; return r.length ? r[0].message : null;",
+                vec![],
+            )
+            .await;
+        if let Some(m) = m.as_str() {
+            break m.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page asked for no signature"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        message.contains(account) || message.to_lowercase().contains(&account.to_lowercase()),
+        "{message}"
+    );
+    let sig = node.personal_sign(account, &message).await;
+    b.script(
+        "const r = window.__signRequests.shift(); r.resolve(arguments[0]); return true;",
+        vec![json!(sig)],
+    )
+    .await;
+}
+
 /// Sign in through the page as `name` (the tests' password).
 async fn sign_in_page(b: &Browser, url: &str, name: &str) {
     b.goto(&format!("{url}/signin")).await;
@@ -543,6 +596,35 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     sign_in_page(&b, &i.url, "vic").await;
     b.goto(&format!("{}/wallet", i.url)).await;
     assert!(b.text("#history").await.contains("Tip sent"));
+
+    // Wallets through the browser's provider: a new visitor signs in with one (an account
+    // is made for her), and a password account binds one.
+    b.click("header form button").await;
+    let fresh = s.node.accounts[3].clone();
+    b.goto(&format!("{}/signin", i.url)).await;
+    inject_wallet(&b, &fresh).await;
+    b.click("#wallet-sign-in").await;
+    sign_pending(&b, &s.node, &fresh).await;
+    b.find("#signed-in-as").await;
+    b.goto(&format!("{}/wallet", i.url)).await;
+    assert_eq!(
+        b.text("#address").await.to_lowercase(),
+        fresh.to_lowercase()
+    );
+    b.click("header form button").await;
+    livestars_e2e::sign_up(&http_client(), &i.url, "wes").await;
+    sign_in_page(&b, &i.url, "wes").await;
+    b.goto(&format!("{}/wallet", i.url)).await;
+    b.find("#no-address").await;
+    let wes_account = s.node.accounts[4].clone();
+    inject_wallet(&b, &wes_account).await;
+    b.click("#bind-wallet").await;
+    sign_pending(&b, &s.node, &wes_account).await;
+    let bound = reload_until(&b, &format!("{}/wallet", i.url), "#address", |_| true).await;
+    assert_eq!(bound.to_lowercase(), wes_account.to_lowercase());
+    b.click("header form button").await;
+    sign_in_page(&b, &i.url, "vic").await;
+    b.goto(&format!("{}/wallet", i.url)).await;
 
     // A bad amount changes nothing; a good one is sent and confirmed on chain.
     b.fill("#withdraw-amount", "0").await;

@@ -16,6 +16,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/static/room.js"),
     ),
     (
+        "wallet.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/static/wallet.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../web/static/favicon.svg"),
