@@ -2,6 +2,11 @@
 //! rooms (SQLite), against a bare actix-web handler returning the very same bytes, both driven
 //! in the same run by the same load generator. Prints both rates and their ratio.
 //!
+//! Then the web pages: the home page (HTML, a page of 24 rooms) against the JSON directory of
+//! the same 24 rooms (goal: HTML at least half the JSON rate), the home page's mean render time
+//! one request at a time, and the weight of the home and room pages (HTML + CSS + JS, before
+//! images; goal: under 100 KB each).
+//!
 //! `cargo bench -p livestars-server --bench directory` (env: BENCH_SECONDS, BENCH_CONNECTIONS).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -140,5 +145,63 @@ fn main() -> anyhow::Result<()> {
         "ratio directory/bare      : {:>10.1} %",
         100.0 * dir_rate / bare_rate
     );
+
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let html_url = format!("{base}/");
+    let json_url = format!("{base}/api/rooms?limit=24&scope=all");
+    let html_rate = client_rt.block_on(load(&html_url, connections, secs));
+    let json_rate = client_rt.block_on(load(&json_url, connections, secs));
+    println!("home page  GET /          : {html_rate:>10.0} req/s (24 rooms, HTML)");
+    println!("directory  GET /api/rooms : {json_rate:>10.0} req/s (same 24 rooms, JSON)");
+    println!(
+        "ratio HTML/JSON           : {:>10.2} (goal >= 0.5)",
+        html_rate / json_rate
+    );
+    let (mean, weights) = client_rt.block_on(async {
+        let client = reqwest::Client::new();
+        let n = 200;
+        let start = Instant::now();
+        for _ in 0..n {
+            client.get(&html_url).send().await?.bytes().await?;
+        }
+        let mean = start.elapsed() / n;
+        let mut weights = vec![];
+        for (page, assets) in [
+            ("/", vec!["/static/app.css", "/static/favicon.svg"]),
+            (
+                "/@model000/live",
+                vec!["/static/app.css", "/static/favicon.svg", "/static/room.js"],
+            ),
+        ] {
+            let mut total = client
+                .get(format!("{base}{page}"))
+                .send()
+                .await?
+                .bytes()
+                .await?
+                .len();
+            for a in assets {
+                total += client
+                    .get(format!("{base}{a}"))
+                    .send()
+                    .await?
+                    .bytes()
+                    .await?
+                    .len();
+            }
+            weights.push((page, total));
+        }
+        Ok::<_, reqwest::Error>((mean, weights))
+    })?;
+    println!(
+        "home page render, one at a time: {:>8.2} ms mean",
+        mean.as_secs_f64() * 1000.0
+    );
+    for (page, total) in weights {
+        println!(
+            "page weight {page:<16}: {:>8.1} KB (HTML + CSS + JS, uncompressed; goal < 100 KB)",
+            total as f64 / 1024.0
+        );
+    }
     Ok(())
 }
