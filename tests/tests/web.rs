@@ -189,6 +189,23 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
     .await;
     assert_eq!(wallet["balance"], "0", "{wallet}");
 
+    // A report reaches the moderators.
+    b.click("#report-heading").await;
+    b.fill("#reason", "Not what the title says").await;
+    b.click("#report-form button").await;
+    assert!(b.text("#tip-notice").await.contains("moderators"));
+    let (s, reports) = api(
+        &http,
+        http.get(format!("{}/api/admin/reports", i.url))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{reports}");
+    assert!(
+        reports.to_string().contains("Not what the title says"),
+        "{reports}"
+    );
+
     // Her profile: the bio as text.
     b.goto(&format!("{}/@anna", i.url)).await;
     assert_eq!(b.text("#display-name").await, "Anna Star");
@@ -236,6 +253,23 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
     b.fill("#password", PASSWORD).await;
     b.click("form button[type=submit]").await;
     assert_eq!(b.text("#signed-in-as").await, "vic");
+
+    // She deletes her account: a wrong password is refused, the right one deletes it.
+    b.click("#signed-in-as").await;
+    b.fill("#password", "not the password").await;
+    b.click("#delete-account").await;
+    b.find("#form-error").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#delete-account").await;
+    b.find("#deleted").await;
+    assert!(b.try_find("#signed-in-as").await.is_none());
+    let (s, _) = api(
+        &http,
+        http.post(format!("{}/api/sessions", i.url))
+            .json(&json!({ "username": "vic", "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(s, 401, "the account is gone");
     drop(b);
 }
 
@@ -611,7 +645,17 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
         b.text("#address").await.to_lowercase(),
         fresh.to_lowercase()
     );
-    b.click("header form button").await;
+    // An account without a password deletes itself with a signature of its wallet.
+    b.goto(&format!("{}/account", i.url)).await;
+    inject_wallet(&b, &fresh).await;
+    b.click("#wallet-delete").await;
+    sign_pending(&b, &s.node, &fresh).await;
+    b.find("#deleted").await;
+    b.goto(&format!("{}/", i.url)).await;
+    assert!(
+        b.try_find("#signed-in-as").await.is_none(),
+        "signed out with the account"
+    );
     livestars_e2e::sign_up(&http_client(), &i.url, "wes").await;
     sign_in_page(&b, &i.url, "wes").await;
     b.goto(&format!("{}/wallet", i.url)).await;

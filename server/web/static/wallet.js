@@ -48,10 +48,24 @@ for (const button of document.querySelectorAll("button[data-wallet]")) {
     button.disabled = true;
     say("Waiting for your wallet…", false);
     try {
-      const signed = await signChallenge(button.dataset.wallet === "bind" ? "bind" : "sign_in");
-      if (button.dataset.wallet === "bind") {
+      const action = button.dataset.wallet;
+      const purpose = ["bind", "delete_account"].includes(action) ? action : "sign_in";
+      const signed = await signChallenge(purpose);
+      if (action === "bind") {
         await api("PUT", "/api/me/wallet/address", signed);
         window.location.reload();
+      } else if (action === "delete_account") {
+        const res = await fetch("/api/me", {
+          method: "DELETE",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(signed),
+          credentials: "same-origin",
+        });
+        if (!res.ok) {
+          const data = await res.json().catch(() => ({}));
+          throw new Error(data.message || `the server answered ${res.status}`);
+        }
+        window.location.assign("/deleted");
       } else {
         await api("POST", "/api/wallet/sessions", signed);
         const next = button.dataset.next || "/";

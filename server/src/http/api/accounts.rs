@@ -148,13 +148,24 @@ pub async fn delete_me(
     current: CurrentUser,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = current.user;
-    let body = body.into_inner();
+    delete_account(&state, &req, current.user, body.into_inner()).await?;
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    Ok(HttpResponse::NoContent().cookie(gone).finish())
+}
+
+/// Delete `user`'s account once she confirmed it (API and account page): see [`delete_me`].
+pub async fn delete_account(
+    state: &AppState,
+    req: &HttpRequest,
+    user: accounts::User,
+    body: DeleteAccountRequest,
+) -> Result<(), ApiError> {
     match (body.password, body.nonce, body.signature) {
         // The password is checked first, on the hasher, outside the write transaction: a slow
         // hash never holds the database's writer lock.
         (Some(password), None, None) => {
-            check_password_limited(&state, &req, &user.username, password).await?;
+            check_password_limited(state, req, &user.username, password).await?;
         }
         // Or the bound wallet signs a `delete_account` challenge (its nonce is used up even
         // if the deletion is then refused, e.g. with LIVE left: ask for a new one).
@@ -189,7 +200,5 @@ pub async fn delete_me(
         .db
         .write(move |conn| crate::lifecycle::delete_account(conn, &user, retention, (&base, &mode)))
         .await?;
-    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
-    gone.make_removal();
-    Ok(HttpResponse::NoContent().cookie(gone).finish())
+    Ok(())
 }

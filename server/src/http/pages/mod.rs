@@ -7,6 +7,7 @@
 //! (random, HttpOnly, SameSite=Strict): a post without the matching token changes nothing.
 //! The cross-site checks of [`crate::http::csrf`] apply too.
 
+mod account;
 mod accounts;
 mod assets;
 mod directory;
@@ -52,6 +53,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(models::room))
                 .route(web::post().to(models::tip)),
         )
+        .service(web::resource("/account").route(web::get().to(account::account)))
+        .service(web::resource("/account/delete").route(web::post().to(account::delete)))
+        .service(web::resource("/deleted").route(web::get().to(account::deleted)))
+        .service(web::resource("/@{name}/live/report").route(web::post().to(models::report)))
         .service(web::resource("/studio").route(web::get().to(studio::studio)))
         .service(web::resource("/studio/{form}").route(web::post().to(studio::post)))
         .service(web::resource("/wallet").route(web::get().to(wallet::wallet)))

@@ -249,6 +249,9 @@ pub struct RoomQuery {
     /// Set after a tip: its amount, for the confirmation line.
     #[serde(default)]
     tipped: String,
+    /// Set after a report.
+    #[serde(default)]
+    reported: Option<u8>,
 }
 
 /// `/@name/live`: her room.
@@ -258,12 +261,19 @@ pub async fn room(
     name: web::Path<String>,
     q: web::Query<RoomQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = crate::ledger::parse_amount(&q.tipped).ok().map(|u| {
-        format!(
-            "You tipped {} LIVE. Thank you!",
-            crate::money::format_amount(u)
-        )
-    });
+    let notice = crate::ledger::parse_amount(&q.tipped)
+        .ok()
+        .map(|u| {
+            format!(
+                "You tipped {} LIVE. Thank you!",
+                crate::money::format_amount(u)
+            )
+        })
+        .or_else(|| {
+            q.reported.map(|_| {
+                "Thank you: the moderators of this instance will look at your report.".to_string()
+            })
+        });
     room_page(&state, &v, name.into_inner(), notice, None).await
 }
 
@@ -312,6 +322,48 @@ pub async fn tip(
             "/@{name}/live?tipped={}",
             crate::money::format_amount(units)
         ))),
+        Err(e) => {
+            let msg = super::sentence(&e.message);
+            room_page(&state, &v, name, None, Some((e.status, msg))).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Report her room to the instance's moderators (the same path as `POST /api/reports`).
+pub async fn report(
+    state: web::Data<AppState>,
+    v: Viewer,
+    name: web::Path<String>,
+    f: web::Form<ReportForm>,
+) -> Result<HttpResponse, PageError> {
+    v.check_csrf(&f.csrf)?;
+    let name = name.into_inner();
+    let Some(user) = v.user.clone() else {
+        return Ok(see_other(&format!("/signin?next=/@{name}/live")));
+    };
+    let (_, room) = load_local(&state, name.clone()).await?;
+    let new = livestars_api::NewReport {
+        room_id: room.id,
+        reason: f.reason.trim().to_string(),
+    };
+    let filed = match state.limits.by_account(&state.limits.reports, user.id) {
+        Ok(()) => state
+            .db
+            .write(move |c| crate::moderation::file_report(c, &user, &new))
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match filed {
+        Ok(_) => Ok(see_other(&format!("/@{name}/live?reported=1"))),
         Err(e) => {
             let msg = super::sentence(&e.message);
             room_page(&state, &v, name, None, Some((e.status, msg))).await
