@@ -106,7 +106,8 @@ fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     let app = server_rt.block_on(async { Application::with_db(config, db.clone()).await })?;
-    let app_url = format!("http://127.0.0.1:{}/api/rooms?limit=50", app.port());
+    let port = app.port();
+    let app_url = format!("http://127.0.0.1:{port}/api/rooms?limit=50");
     server_rt.spawn(app.run_until_stopped());
 
     let body = client_rt.block_on(async { reqwest::get(&app_url).await?.bytes().await })?;
@@ -146,7 +147,7 @@ fn main() -> anyhow::Result<()> {
         100.0 * dir_rate / bare_rate
     );
 
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let base = format!("http://127.0.0.1:{port}");
     let html_url = format!("{base}/");
     let json_url = format!("{base}/api/rooms?limit=24&scope=all");
     let html_rate = client_rt.block_on(load(&html_url, connections, secs));
