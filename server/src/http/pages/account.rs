@@ -65,12 +65,5 @@ pub async fn delete(
         let error = Some(super::sentence(&e.message));
         return Ok(render(&v, e.status, &AccountPage { v: &v, error }));
     }
-    let mut gone = actix_web::cookie::Cookie::build(crate::http::auth::SESSION_COOKIE, "")
-        .path("/")
-        .finish();
-    gone.make_removal();
-    let mut res = see_other("/deleted");
-    res.add_cookie(&gone)
-        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
-    Ok(res)
+    super::signed_out("/deleted")
 }

@@ -79,28 +79,43 @@ fn form_page(
     )
 }
 
-pub async fn sign_up_page(v: Viewer, q: web::Query<NextQuery>) -> HttpResponse {
-    let q = q.into_inner();
-    let f = AccountForm {
+fn blank(referrer: String, next: String) -> AccountForm {
+    AccountForm {
         csrf: String::new(),
         username: String::new(),
         password: String::new(),
-        referrer: q.referrer,
-        next: q.next,
-    };
-    form_page(&v, true, StatusCode::OK, None, &f)
+        referrer,
+        next,
+    }
+}
+
+pub async fn sign_up_page(v: Viewer, q: web::Query<NextQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    form_page(&v, true, StatusCode::OK, None, &blank(q.referrer, q.next))
 }
 
 pub async fn sign_in_page(v: Viewer, q: web::Query<NextQuery>) -> HttpResponse {
     let q = q.into_inner();
-    let f = AccountForm {
-        csrf: String::new(),
-        username: String::new(),
-        password: String::new(),
-        referrer: String::new(),
-        next: q.next,
-    };
-    form_page(&v, false, StatusCode::OK, None, &f)
+    form_page(
+        &v,
+        false,
+        StatusCode::OK,
+        None,
+        &blank(String::new(), q.next),
+    )
+}
+
+/// A new session for `user`, its cookie, and on to `next` (a path on this site).
+async fn signed_in(
+    state: &AppState,
+    user: &crate::accounts::User,
+    next: &str,
+) -> Result<HttpResponse, PageError> {
+    let (token, _) = open_session(state, user).await?;
+    let mut res = see_other(local_path(next));
+    res.add_cookie(&session_cookie(state, token))
+        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
+    Ok(res)
 }
 
 /// Create the account and sign her in at once.
@@ -126,11 +141,7 @@ pub async fn sign_up(
             ));
         }
     };
-    let (token, _) = open_session(&state, &user).await?;
-    let mut res = see_other(local_path(&f.next));
-    res.add_cookie(&session_cookie(&state, token))
-        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
-    Ok(res)
+    signed_in(&state, &user, &f.next).await
 }
 
 pub async fn sign_in(
@@ -154,11 +165,7 @@ pub async fn sign_in(
             ));
         }
     };
-    let (token, _) = open_session(&state, &user).await?;
-    let mut res = see_other(local_path(&f.next));
-    res.add_cookie(&session_cookie(&state, token))
-        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
-    Ok(res)
+    signed_in(&state, &user, &f.next).await
 }
 
 #[derive(Deserialize)]
@@ -183,14 +190,7 @@ pub async fn sign_out(
             .await
             .map_err(crate::http::error::ApiError::from)?;
     }
-    let mut gone = actix_web::cookie::Cookie::build(crate::http::auth::SESSION_COOKIE, "")
-        .path("/")
-        .finish();
-    gone.make_removal();
-    let mut res = see_other("/");
-    res.add_cookie(&gone)
-        .map_err(|e| PageError::from(crate::http::error::ApiError::internal(e)))?;
-    Ok(res)
+    super::signed_out("/")
 }
 
 #[cfg(test)]

@@ -94,12 +94,6 @@ impl Viewer {
         self.user.as_ref().map(|u| u.username.as_str())
     }
 
-    pub fn is_model(&self) -> bool {
-        self.user
-            .as_ref()
-            .is_some_and(|u| u.role() == livestars_api::Role::Model)
-    }
-
     /// Whether a posted form's token is this browser's (constant time).
     pub fn check_csrf(&self, posted: &str) -> Result<(), PageError> {
         let (a, b) = (self.csrf.as_bytes(), posted.as_bytes());
@@ -204,6 +198,16 @@ pub fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to.to_string()))
         .finish()
+}
+
+/// A redirect to `to` that also removes the session cookie (signed out, or account deleted).
+pub fn signed_out(to: &str) -> Result<HttpResponse, PageError> {
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    let mut res = see_other(to);
+    res.add_cookie(&gone)
+        .map_err(|e| PageError::from(ApiError::internal(e)))?;
+    Ok(res)
 }
 
 /// A page that could not be shown: its status and a message for a person.
