@@ -236,10 +236,22 @@ impl Browser {
             .collect()
     }
 
-    /// The rendered text of the first element matching `css`.
+    /// The rendered text of the first element matching `css` (found again if a navigation
+    /// replaced the page between finding and reading it).
     pub async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.text_of(&e).await
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.find(css).await;
+            let path = format!("/element/{}/text", e.0);
+            if let Some(v) = self.try_get(&path).await {
+                return v.as_str().unwrap_or_default().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css}: its text could not be read"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn text_of(&self, e: &Element) -> String {
@@ -254,32 +266,64 @@ impl Browser {
         .to_string()
     }
 
+    async fn try_get(&self, path: &str) -> Option<Value> {
+        let url = format!(
+            "http://127.0.0.1:{}/session/{}{path}",
+            self.port, self.session
+        );
+        let v: Value = self.http.get(&url).send().await.ok()?.json().await.ok()?;
+        (v["value"]["error"].is_null()).then(|| v["value"].clone())
+    }
+
+    /// Run `act` on the element matching `css`, finding it again if the page was replaced.
+    async fn on_element(&self, css: &str, steps: &[(&str, Value)]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        'again: loop {
+            let e = self.find(css).await;
+            for (cmd, body) in steps {
+                let path = format!("/element/{}/{cmd}", e.0);
+                if self
+                    .try_cmd(reqwest::Method::POST, &path, body.clone())
+                    .await
+                    .is_none()
+                {
+                    assert!(Instant::now() < deadline, "{css}: {cmd} failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue 'again;
+                }
+            }
+            return;
+        }
+    }
+
     /// Clear the field matching `css` and type `text` into it.
     pub async fn fill(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{}/clear", e.0),
-            Some(json!({})),
-        )
-        .await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{}/value", e.0),
-            Some(json!({ "text": text })),
+        self.on_element(
+            css,
+            &[("clear", json!({})), ("value", json!({ "text": text }))],
         )
         .await;
     }
 
-    /// Click the first element matching `css` (a navigation it starts is waited for).
+    /// Click the first element matching `css`, then wait until the page has loaded.
     pub async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{}/click", e.0),
-            Some(json!({})),
-        )
-        .await;
+        self.on_element(css, &[("click", json!({}))]).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ready = self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    json!({ "script": "return document.readyState", "args": [] }),
+                )
+                .await;
+            if ready.as_ref().and_then(Value::as_str) == Some("complete")
+                || Instant::now() > deadline
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Run `script` (a function body) in the page with `args`; its return value.

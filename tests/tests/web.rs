@@ -123,6 +123,7 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
     // Search and filters.
     b.fill("#q", "ann").await;
     b.click("form.filters button").await;
+    wait_url(&b, "q=ann").await;
     b.find(card).await;
     b.fill("#q", "nobody-like-that").await;
     b.click("form.filters button").await;
@@ -163,7 +164,7 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
 
     // Her room: title as text, the tip form, the balance.
     b.click(&format!("{card} h2 a")).await;
-    assert!(b.url().await.ends_with("/@anna/live"), "{}", b.url().await);
+    wait_url(&b, "/@anna/live").await;
     assert_eq!(b.text("#room-title").await, XSS_TITLE);
     assert_eq!(b.text("#room-state").await.to_lowercase(), "live");
     assert!(b.text("#balance").await.starts_with("0 LIVE"));
@@ -241,7 +242,7 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
 
     // Sign out, then in again (a wrong password first).
     b.goto(&format!("{}/", i.url)).await;
-    b.click("header form button").await;
+    sign_out(&b).await;
     assert!(b.try_find("#signed-in-as").await.is_none());
     b.click("header a[href='/signin']").await;
     b.fill("#username", "vic").await;
@@ -524,6 +525,26 @@ async fn sign_pending(b: &Browser, node: &livestars_e2e::chain::Node, account: &
     .await;
 }
 
+/// Wait (up to 10 s) until the page's address contains `part`: a click's navigation has landed.
+async fn wait_url(b: &Browser, part: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !b.url().await.contains(part) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached {part}: {}",
+            b.url().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Sign out through the header's button, and wait until the signed-out page has loaded (a
+/// navigation started by a click may otherwise land after the test's next `goto`).
+async fn sign_out(b: &Browser) {
+    b.click("header form button").await;
+    b.find("header a[href='/signin']").await;
+}
+
 /// Sign in through the page as `name` (the tests' password).
 async fn sign_in_page(b: &Browser, url: &str, name: &str) {
     b.goto(&format!("{url}/signin")).await;
@@ -618,7 +639,7 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     assert_eq!(st, 201, "{v}");
     assert_eq!(b.text("#tips li").await, "vic tipped 0.5 LIVE (≈ $0.03)");
     b.goto(&format!("{}/", i.url)).await;
-    b.click("header form button").await;
+    sign_out(&b).await;
     sign_in_page(&b, &i.url, "anna").await;
     b.goto(&format!("{}/studio", i.url)).await;
     // The default model share is 75 %: 1.875 of the 2.5 LIVE, at once.
@@ -626,14 +647,14 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     b.click("header a[href='/wallet']").await;
     assert_eq!(b.text("#balance").await, "1.875 LIVE");
     assert!(b.text("#history").await.contains("Tip received"));
-    b.click("header form button").await;
+    sign_out(&b).await;
     sign_in_page(&b, &i.url, "vic").await;
     b.goto(&format!("{}/wallet", i.url)).await;
     assert!(b.text("#history").await.contains("Tip sent"));
 
     // Wallets through the browser's provider: a new visitor signs in with one (an account
     // is made for her), and a password account binds one.
-    b.click("header form button").await;
+    sign_out(&b).await;
     let fresh = s.node.accounts[3].clone();
     b.goto(&format!("{}/signin", i.url)).await;
     inject_wallet(&b, &fresh).await;
@@ -666,7 +687,7 @@ async fn the_wallet_page_shows_deposits_withdrawals_and_the_chain() {
     sign_pending(&b, &s.node, &wes_account).await;
     let bound = reload_until(&b, &format!("{}/wallet", i.url), "#address", |_| true).await;
     assert_eq!(bound.to_lowercase(), wes_account.to_lowercase());
-    b.click("header form button").await;
+    sign_out(&b).await;
     sign_in_page(&b, &i.url, "vic").await;
     b.goto(&format!("{}/wallet", i.url)).await;
 
