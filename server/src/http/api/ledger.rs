@@ -34,31 +34,49 @@ pub async fn tip(
     id: web::Path<i64>,
     body: web::Json<TipRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let room = id.into_inner();
-    let amount = ledger::parse_amount(&body.amount)?;
-    let key = idempotency_key(&body.idempotency_key)?;
-    let user = current.user;
+    let (created, r) = tip_as(
+        &state,
+        current.user,
+        id.into_inner(),
+        &body.amount,
+        &body.idempotency_key,
+    )
+    .await?;
+    Ok(if created {
+        HttpResponse::Created().json(r)
+    } else {
+        HttpResponse::Ok().json(r)
+    })
+}
+
+/// `user` tips `amount` LIVE to room `room_id` (API and room page): whether it was made now
+/// (not a replay of the same key), and the receipt with its USD value.
+pub async fn tip_as(
+    state: &AppState,
+    user: crate::accounts::User,
+    room_id: i64,
+    amount: &str,
+    key: &str,
+) -> Result<(bool, livestars_api::TipReceipt), ApiError> {
+    let amount = ledger::parse_amount(amount)?;
+    let key = idempotency_key(key)?;
     state.limits.by_account(&state.limits.tips, user.id)?;
     let done = state
         .tips
         .tip(TipJob {
             tipper: user,
-            room_id: room,
+            room_id,
             amount,
             key,
         })
         .await?;
     let rate = state.settle.prices.rate().await;
-    Ok(match done {
-        Tipped::Created(mut r) => {
-            r.amount_usd = rate.map(|x| x.usd(r.units));
-            HttpResponse::Created().json(r)
-        }
-        Tipped::Replayed(mut r) => {
-            r.amount_usd = rate.map(|x| x.usd(r.units));
-            HttpResponse::Ok().json(r)
-        }
-    })
+    let (created, mut r) = match done {
+        Tipped::Created(r) => (true, r),
+        Tipped::Replayed(r) => (false, r),
+    };
+    r.amount_usd = rate.map(|x| x.usd(r.units));
+    Ok((created, r))
 }
 
 /// A client's idempotency key: 8 to 64 characters of `A-Z a-z 0-9 - _`.

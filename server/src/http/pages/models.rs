@@ -9,10 +9,9 @@ use serde::Deserialize;
 
 use super::{live_and_usd, render, see_other, PageError, Viewer};
 use crate::http::api::federation::{follow_remote, profile_of, unfollow_remote};
+use crate::http::api::ledger::tip_as;
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::ledger::batch::TipJob;
-use crate::ledger::Tipped;
 
 #[derive(Template)]
 #[template(path = "model.html")]
@@ -300,27 +299,11 @@ pub async fn tip(
         return Ok(see_other(&format!("/signin?next=/@{name}/live")));
     };
     let (_, room) = load_local(&state, name.clone()).await?;
-    let attempt = async {
-        let amount = crate::ledger::parse_amount(f.amount.trim())?;
-        let key = crate::http::api::ledger::idempotency_key(&f.key)?;
-        state.limits.by_account(&state.limits.tips, user.id)?;
-        let done = state
-            .tips
-            .tip(TipJob {
-                tipper: user,
-                room_id: room.id,
-                amount,
-                key,
-            })
-            .await?;
-        Ok::<_, ApiError>(match done {
-            Tipped::Created(r) | Tipped::Replayed(r) => r.units,
-        })
-    };
+    let attempt = tip_as(&state, user, room.id, f.amount.trim(), &f.key);
     match attempt.await {
-        Ok(units) => Ok(see_other(&format!(
+        Ok((_, r)) => Ok(see_other(&format!(
             "/@{name}/live?tipped={}",
-            crate::money::format_amount(units)
+            crate::money::format_amount(r.units)
         ))),
         Err(e) => {
             let msg = super::sentence(&e.message);
