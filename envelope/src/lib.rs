@@ -116,6 +116,116 @@ pub fn check_wrapped_key(armored: &str) -> Result<(), EnvelopeError> {
         .map_err(|e| EnvelopeError::NotAge(e.to_string()))
 }
 
+/// The recipient stanzas of an age file, read from its header without decrypting anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Each stanza's type (`X25519`, `scrypt`, …), in order.
+    pub stanzas: Vec<String>,
+    /// Length in bytes of the binary header, through the MAC line's newline.
+    pub len: usize,
+}
+
+impl Header {
+    /// How many stanzas are X25519 (one per recipient key).
+    pub fn x25519(&self) -> usize {
+        self.stanzas.iter().filter(|t| *t == "X25519").count()
+    }
+
+    /// Whether every stanza is X25519 or grease (random `…-grease` stanzas that age
+    /// implementations add so that parsers keep ignoring unknown types).
+    pub fn only_x25519(&self) -> bool {
+        self.stanzas
+            .iter()
+            .all(|t| t == "X25519" || t.ends_with("-grease"))
+    }
+}
+
+/// The header of a binary age file from its first bytes (the whole header must be among them).
+/// Checks the format line, each stanza's shape (base64 body lines of 64 columns, the last
+/// shorter) and the MAC line; whether the MAC is right only a recipient can tell.
+pub fn read_header(bytes: &[u8]) -> Result<Header, EnvelopeError> {
+    let bad = |why: &str| EnvelopeError::NotAge(why.to_string());
+    let mut pos = 0usize;
+    let mut line = || -> Result<&[u8], EnvelopeError> {
+        let rest = &bytes[pos..];
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| bad("the header is incomplete"))?;
+        pos += end + 1;
+        Ok(&rest[..end])
+    };
+    if line()? != b"age-encryption.org/v1" {
+        return Err(bad("not an age v1 file"));
+    }
+    let b64 = |l: &[u8]| {
+        l.iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+    };
+    let mut stanzas = vec![];
+    let mut l = line()?;
+    loop {
+        if let Some(mac) = l.strip_prefix(b"--- ") {
+            if mac.len() != 43 || !b64(mac) {
+                return Err(bad("the header's MAC line is malformed"));
+            }
+            break;
+        }
+        let args = l
+            .strip_prefix(b"-> ")
+            .ok_or_else(|| bad("expected a stanza or the MAC line"))?;
+        let kind = args.split(|&b| b == b' ').next().unwrap_or_default();
+        if kind.is_empty() || !kind.iter().all(|b| b.is_ascii_graphic()) {
+            return Err(bad("a stanza has no type"));
+        }
+        stanzas.push(String::from_utf8_lossy(kind).into_owned());
+        // The body: full 64-column lines, ended by a shorter (possibly empty) one.
+        loop {
+            let body = line()?;
+            if body.len() > 64 || !b64(body) {
+                return Err(bad("a stanza's body is not base64"));
+            }
+            if body.len() < 64 {
+                break;
+            }
+        }
+        l = line()?;
+    }
+    if stanzas.is_empty() {
+        return Err(bad("the header names no recipient"));
+    }
+    Ok(Header { stanzas, len: pos })
+}
+
+/// The header of an ASCII-armored age file (a wrapped key), checked as [`check_wrapped_key`]
+/// does and then read as [`read_header`].
+pub fn read_armored_header(armored: &str) -> Result<Header, EnvelopeError> {
+    check_wrapped_key(armored)?;
+    let mut raw = vec![];
+    age::armor::ArmoredReader::new(armored.as_bytes())
+        .read_to_end(&mut raw)
+        .map_err(|e| EnvelopeError::NotAge(e.to_string()))?;
+    read_header(&raw)
+}
+
+/// The plaintext length of a binary age file of `total` bytes whose header is `header_len`
+/// bytes: after the header, a 16-byte nonce, then chunks of at most 64 KiB of plaintext, each
+/// with a 16-byte tag. `None` when no age file has that shape.
+pub fn plaintext_len(total: u64, header_len: u64) -> Option<u64> {
+    const CHUNK: u64 = 64 * 1024 + 16;
+    let payload = total.checked_sub(header_len)?.checked_sub(16)?;
+    if payload < 16 {
+        return None;
+    }
+    let chunks = payload.div_ceil(CHUNK);
+    let last = payload - (chunks - 1) * CHUNK;
+    // A last chunk is a tag plus at least one byte, unless the whole file is empty.
+    if last < 16 || (last == 16 && chunks > 1) {
+        return None;
+    }
+    Some(payload - 16 * chunks)
+}
+
 /// Recover the document key from a wrapped key with a verifier's identity.
 pub fn unwrap_key(armored: &str, identity: &Identity) -> Result<Identity, EnvelopeError> {
     let reader = age::armor::ArmoredReader::new(armored.as_bytes());
@@ -282,6 +392,62 @@ mod tests {
         let back = decrypt_with_passphrase(text.as_bytes(), "hunter22".to_string().into());
         assert_eq!(back.unwrap(), b"AGE-SECRET-KEY-1X");
         assert!(decrypt_with_passphrase(text.as_bytes(), "wrong".to_string().into()).is_err());
+    }
+
+    #[test]
+    fn headers_are_read_without_a_key() {
+        let (v1, v2) = (Identity::generate(), Identity::generate());
+        let doc_key = new_document_key();
+        let plain = vec![7u8; 200_000];
+        let ct = encrypt_document(&doc_key, &plain).unwrap();
+        let h = read_header(&ct).unwrap();
+        assert_eq!(h.x25519(), 1);
+        assert!(h.only_x25519(), "{:?}", h.stanzas);
+        assert!(ct[..h.len].ends_with(b"\n") && ct[..h.len].windows(4).any(|w| w == b"--- "));
+        assert_eq!(
+            plaintext_len(ct.len() as u64, h.len as u64),
+            Some(plain.len() as u64)
+        );
+        for n in [0usize, 1, 65_535, 65_536, 65_537, 131_072] {
+            let ct = encrypt_document(&doc_key, &vec![1u8; n]).unwrap();
+            let h = read_header(&ct).unwrap();
+            assert_eq!(
+                plaintext_len(ct.len() as u64, h.len as u64),
+                Some(n as u64),
+                "{n}"
+            );
+        }
+        let wrapped = wrap_key(&doc_key, &[v1.to_public(), v2.to_public()]).unwrap();
+        let h = read_armored_header(&wrapped).unwrap();
+        assert_eq!(h.x25519(), 2);
+        let pass = encrypt_with_passphrase(b"x", "pw".to_string().into()).unwrap();
+        let h = read_armored_header(&pass).unwrap();
+        assert_eq!((h.x25519(), h.only_x25519()), (0, false));
+    }
+
+    #[test]
+    fn malformed_headers_are_refused() {
+        let ct = encrypt_document(&new_document_key(), b"%PDF-1.4").unwrap();
+        let h = read_header(&ct).unwrap();
+        assert!(
+            read_header(&ct[..h.len - 1]).is_err(),
+            "cut in the MAC line"
+        );
+        assert!(read_header(b"age-encryption.org/v2\n").is_err());
+        assert!(read_header(b"age-encryption.org/v1\n--- AAAA\n").is_err());
+        assert!(read_header(b"age-encryption.org/v1\n-> X25519 abc\n!!!\n").is_err());
+        assert!(read_header(b"%PDF-1.4 plain").is_err());
+        let mut no_stanza = b"age-encryption.org/v1\n--- ".to_vec();
+        no_stanza.extend([b'A'; 43]);
+        no_stanza.push(b'\n');
+        assert!(read_header(&no_stanza).is_err(), "no recipient at all");
+        assert_eq!(plaintext_len(10, 20), None);
+        assert_eq!(plaintext_len(h.len as u64 + 16 + 15, h.len as u64), None);
+        assert_eq!(
+            plaintext_len(h.len as u64 + 16 + 65_552 + 16, h.len as u64),
+            None,
+            "an empty last chunk after a full one"
+        );
     }
 
     #[test]

@@ -305,6 +305,13 @@ impl Browser {
         .await;
     }
 
+    /// Choose `path` (a file on this machine) in the file input matching `css`.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let path = path.to_str().expect("a UTF-8 path");
+        self.on_element(css, &[("value", json!({ "text": path }))])
+            .await;
+    }
+
     /// Click the first element matching `css`, then wait until the page has loaded.
     pub async fn click(&self, css: &str) {
         self.on_element(css, &[("click", json!({}))]).await;

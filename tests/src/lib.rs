@@ -185,6 +185,59 @@ pub async fn key_proof(
     livestars_api::key_proof::proof(doc_key.to_string().expose_secret())
 }
 
+/// Upload `plain` as a model's browser does: sealed on the client to a fresh document key
+/// wrapped to the current verifiers (`POST /api/iddocs/sealed`), declared as `mime`.
+pub async fn upload_sealed(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    plain: &[u8],
+    mime: &str,
+) -> reqwest::Response {
+    use base64::Engine;
+    use livestars_envelope::ExposeSecret;
+    let info: serde_json::Value = http
+        .get(format!("{url}/api/iddocs/recipients"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("recipients")
+        .json()
+        .await
+        .expect("recipients json");
+    let texts: Vec<String> = info["recipients"]
+        .as_array()
+        .expect("recipients")
+        .iter()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    let recipients: Vec<_> = texts
+        .iter()
+        .map(|t| livestars_envelope::parse_recipient(t).expect("recipient"))
+        .collect();
+    let doc_key = livestars_envelope::new_document_key();
+    let ct = livestars_envelope::encrypt_document(&doc_key, plain).expect("encrypt");
+    let wrapped = livestars_envelope::wrap_key(&doc_key, &recipients).expect("wrap");
+    let proof = livestars_api::key_proof::proof(doc_key.to_string().expose_secret());
+    http.post(format!("{url}/api/iddocs/sealed"))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "livestars-wrapped-key",
+            base64::engine::general_purpose::STANDARD.encode(wrapped),
+        )
+        .header(
+            "livestars-key-commitment",
+            livestars_api::key_proof::commitment(&proof).expect("commitment"),
+        )
+        .header("livestars-recipients", texts.join(" "))
+        .header("livestars-document-type", mime)
+        .body(ct)
+        .send()
+        .await
+        .expect("sealed upload")
+}
+
 /// A fresh verifier key for `admin`, an ID document uploaded by the model `token` (through the
 /// API's server-side encryption) and approved with that key: its id.
 pub async fn approved_document(

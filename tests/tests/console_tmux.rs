@@ -80,6 +80,19 @@ impl Drop for Tmux {
 }
 
 async fn model(client: &reqwest::Client, url: &str, name: &str) -> String {
+    let token = model_without_document(client, url, name).await;
+    let r = client
+        .post(format!("{url}/api/iddocs"))
+        .bearer_auth(&token)
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    token
+}
+
+async fn model_without_document(client: &reqwest::Client, url: &str, name: &str) -> String {
     let creds = json!({"username": name, "password": "model password 1"});
     let r = client
         .post(format!("{url}/api/accounts"))
@@ -105,14 +118,6 @@ async fn model(client: &reqwest::Client, url: &str, name: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = client
-        .post(format!("{url}/api/iddocs"))
-        .bearer_auth(&token)
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
     token
 }
 
@@ -233,6 +238,37 @@ async fn verifier_approves_and_rejects_in_the_console() {
         assert_eq!(docs.as_array().unwrap().len(), 1);
         assert!(!needs_rewrap(&docs), "{docs}");
     }
+
+    // A document sealed in a browser is only typed once decrypted: a web page declared as a
+    // PNG is not opened, cannot be approved, and is rejected with one key.
+    let cleo = model_without_document(&client, &inst.url, "cleo").await;
+    let r = livestars_e2e::upload_sealed(
+        &client,
+        &inst.url,
+        &cleo,
+        b"<html><script>alert(1)</script></html>",
+        "image/png",
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    tmux.keys(&["r"]);
+    tmux.wait_for("Pending ID documents (1)");
+    tmux.keys(&["d"]);
+    tmux.wait_for("WARNING: document 3 of cleo decrypted, but it is not a JPEG, PNG or PDF");
+    tmux.keys(&["a"]);
+    tmux.wait_for("reject it (X)");
+    tmux.keys(&["X"]);
+    tmux.wait_for("cleo's document rejected");
+    tmux.wait_for("Pending ID documents (0)");
+    let v = verification(&client, &inst.url, &cleo).await;
+    assert_eq!(v["status"], "rejected");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JPEG, PNG or PDF"),
+        "{v}"
+    );
 
     // Users & rooms: find bea and suspend her.
     tmux.keys(&["3"]);

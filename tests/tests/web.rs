@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use livestars_e2e::browser::Browser;
-use livestars_e2e::{approved_document, http_client, verified_model, Backend, Instance, PASSWORD};
+use livestars_e2e::{http_client, verified_model, Backend, Instance, PASSWORD};
 use serde_json::{json, Value};
 
 /// Text that would run if a page inserted it as HTML.
@@ -801,7 +801,7 @@ async fn a_model_runs_her_studio(backend: Backend) {
     )
     .await;
     let token = session["token"].as_str().expect("token").to_string();
-    approved_document(&http, &i.url, &admin, &token).await;
+    browser_sealed_document(&b, &http, &i, &admin).await;
     b.goto(&format!("{}/studio", i.url)).await;
     assert!(b.text("#verification-status").await.starts_with("Approved"));
     assert!(b.try_find("#go-live-hint").await.is_none());
@@ -859,6 +859,134 @@ async fn a_model_runs_her_studio(backend: Backend) {
     )
     .await;
     assert_eq!(v["may_go_live"], false, "{v}");
+}
+
+/// The studio seals an ID document in the browser: two verifiers are registered, the model
+/// chooses a PNG, and what the server stores opens — byte-identical — with the console's
+/// envelope code and with the Go `age` CLI for each verifier; the first one approves it with
+/// the key proof that only a reader can compute.
+async fn browser_sealed_document(b: &Browser, http: &reqwest::Client, i: &Instance, admin: &str) {
+    use livestars_envelope::{ExposeSecret, Identity};
+    let url = i.url.as_str();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let verifiers = [Identity::generate(), Identity::generate()];
+    let deputy = i.create_admin("deputy");
+    for (v, who) in verifiers.iter().zip([admin, deputy.as_str()]) {
+        let (s, body) = api(
+            http,
+            http.post(format!("{url}/api/admin/verifiers"))
+                .bearer_auth(who)
+                .json(&json!({ "recipient": v.to_public().to_string() })),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    // A small real PNG with text in it that must never reach the server.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(b"PASSPORT 4711 MIA ROSE 1990-01-01 ".repeat(300));
+    let file = dir.path().join("passport.png");
+    std::fs::write(&file, &png).expect("write the document");
+    // Not a document: refused in the page, nothing sent.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not an ID").expect("write");
+    b.choose_file("#iddoc-file", &text).await;
+    b.click("#upload-iddoc").await;
+    let status = reload_free_text(b, "#iddoc-upload-status", "JPEG, PNG or PDF").await;
+    assert!(status.contains("must be a JPEG, PNG or PDF"), "{status}");
+    b.choose_file("#iddoc-file", &file).await;
+    b.click("#upload-iddoc").await;
+    wait_url(b, "done=iddoc-uploaded").await;
+    assert!(b
+        .text("#studio-notice")
+        .await
+        .contains("encrypted in your browser"));
+    assert_eq!(
+        b.text("#verification-status").await,
+        "Your ID document waits for a verifier."
+    );
+    let (_, docs) = api(
+        http,
+        http.get(format!("{url}/api/admin/iddocs?status=pending"))
+            .bearer_auth(admin),
+    )
+    .await;
+    let doc = docs[0].clone();
+    assert_eq!(doc["mime"], "image/png", "{doc}");
+    let id = &doc["id"];
+    let ct = http
+        .get(format!("{url}/api/admin/iddocs/{id}/ciphertext"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("ciphertext")
+        .bytes()
+        .await
+        .expect("bytes")
+        .to_vec();
+    assert!(!ct.windows(13).any(|w| w == b"PASSPORT 4711"));
+    let (_, key) = api(
+        http,
+        http.get(format!("{url}/api/admin/iddocs/{id}/key"))
+            .bearer_auth(admin),
+    )
+    .await;
+    let wrapped = key["wrapped_key"].as_str().expect("wrapped key");
+    std::fs::write(dir.path().join("document.age"), &ct).expect("write");
+    std::fs::write(dir.path().join("wrapped.age"), wrapped).expect("write");
+    for (n, v) in verifiers.iter().enumerate() {
+        // The console's envelope code.
+        assert_eq!(
+            livestars_envelope::open(v, wrapped, &ct).expect("opens"),
+            png,
+            "verifier {n}, envelope crate"
+        );
+        // The Go age CLI: unwrap the document key, then decrypt the document with it.
+        let id_file = dir.path().join(format!("verifier-{n}.key"));
+        std::fs::write(&id_file, v.to_string().expose_secret()).expect("write");
+        let doc_key = age_cli(&["-d", "-i"], &id_file, &dir.path().join("wrapped.age"));
+        let key_file = dir.path().join(format!("document-{n}.key"));
+        std::fs::write(&key_file, &doc_key).expect("write");
+        let plain = age_cli(&["-d", "-i"], &key_file, &dir.path().join("document.age"));
+        assert_eq!(plain, png, "verifier {n}, Go age");
+    }
+    let proof = livestars_e2e::key_proof(http, url, admin, id, &verifiers[0]).await;
+    let (s, body) = api(
+        http,
+        http.post(format!("{url}/api/admin/iddocs/{id}/decision"))
+            .bearer_auth(admin)
+            .json(&json!({"decision": "approve", "sha256": doc["sha256"],
+                "date_of_birth": "1990-01-01", "key_proof": proof})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+/// `age <args> <identity> <input>` (the Go CLI): its output.
+fn age_cli(args: &[&str], identity: &std::path::Path, input: &std::path::Path) -> Vec<u8> {
+    let out = std::process::Command::new("age")
+        .args(args)
+        .arg(identity)
+        .arg(input)
+        .output()
+        .expect("the `age` command (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "age failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Wait until the element's text contains `part` (a script updates it without a navigation).
+async fn reload_free_text(b: &Browser, css: &str, part: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let t = b.text(css).await;
+        if t.contains(part) || std::time::Instant::now() > deadline {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,10 @@ use crate::api::Api;
 use crate::crypto;
 use crate::viewer::Viewed;
 
+/// The reason the one-key reject (X) gives a model whose document is not an image or a PDF.
+pub const WRONG_TYPE: &str =
+    "The uploaded file is not a JPEG, PNG or PDF of an ID document. Upload a photo or scan of it.";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Dashboard,
@@ -50,7 +54,7 @@ impl Screen {
         match self {
             Screen::Dashboard => "1-6 screens  r refresh  ? help  q quit",
             Screen::Verifications => {
-                "↑↓  d decrypt & view  a approve  x reject  w re-wrap all  r refresh  q back"
+                "↑↓  d decrypt & view  a approve  x reject  X reject wrong type  w re-wrap all  r refresh  q back"
             }
             Screen::Users => {
                 "↑↓ / search  s (un)suspend  m v A role  e end show  t tokens  T revoke  q back"
@@ -384,7 +388,9 @@ impl App {
         match (self.screen, c) {
             (Screen::Verifications, 'd') => self.decrypt_selected(),
             (Screen::Verifications, 'a') => {
-                if self.viewed_matches_selection() {
+                if self.viewed.as_ref().is_some_and(|v| !v.is_accepted_type()) {
+                    self.status = "this document is not a JPEG, PNG or PDF: reject it (X)".into();
+                } else if self.viewed_matches_selection() {
                     self.typing(Input::DateOfBirth);
                 } else {
                     self.status = "decrypt and view the document first (d)".into();
@@ -395,6 +401,24 @@ impl App {
                     self.typing(Input::RejectReason);
                 } else {
                     self.status = "decrypt and view the document first (d)".into();
+                }
+            }
+            (Screen::Verifications, 'X') => {
+                if self.viewed_matches_selection()
+                    && self.viewed.as_ref().is_some_and(|v| !v.is_accepted_type())
+                {
+                    self.decide(Decision {
+                        decision: DecisionKind::Reject,
+                        sha256: String::new(),
+                        date_of_birth: None,
+                        valid_until: None,
+                        reason: Some(WRONG_TYPE.into()),
+                        key_proof: None,
+                    });
+                } else {
+                    self.status = "X rejects a decrypted document that is not a JPEG, PNG or PDF; \
+                                   x rejects with a reason"
+                        .into();
                 }
             }
             (Screen::Verifications, 'w') => self.rewrap_all(),

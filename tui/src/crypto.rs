@@ -124,6 +124,11 @@ pub fn kind(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// Whether a [`kind`] is one an ID document may be.
+pub fn is_accepted(kind: &str) -> bool {
+    kind != "unknown type"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

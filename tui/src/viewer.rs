@@ -31,6 +31,21 @@ impl Viewed {
         plain: Vec<u8>,
     ) -> std::io::Result<Viewed> {
         let kind = crate::crypto::kind(&plain);
+        if !crate::crypto::is_accepted(kind) {
+            // Not an image or PDF (a browser-sealed document's type is only known now): never
+            // handed to a viewer, which might run it.
+            return Ok(Viewed {
+                document_id,
+                model: model.to_string(),
+                sha256,
+                key_proof: String::new(),
+                kind,
+                size: plain.len(),
+                shown: false,
+                inline: None,
+                _file: None,
+            });
+        }
         let protocol = detect_protocol(|k| std::env::var(k).ok());
         // Shown in the terminal when it can; the system viewer is the fallback.
         if let Some(p) = protocol.filter(|p| inline_image(*p, &plain, 1, 1).is_some()) {
@@ -100,7 +115,19 @@ impl Viewed {
         }
     }
 
+    /// Whether the decrypted bytes are a JPEG, PNG or PDF.
+    pub fn is_accepted_type(&self) -> bool {
+        crate::crypto::is_accepted(self.kind)
+    }
+
     pub fn summary(&self) -> String {
+        if !self.is_accepted_type() {
+            return format!(
+                "WARNING: document {} of {} decrypted, but it is not a JPEG, PNG or PDF \
+                 ({} bytes); it was not opened. Press X to reject it for that",
+                self.document_id, self.model, self.size
+            );
+        }
         let how = if self.inline.is_some() {
             "shown below"
         } else if self.shown {

@@ -661,7 +661,9 @@ pub struct VerificationStatus {
 pub struct IdDocument {
     pub id: i64,
     pub status: VerificationState,
-    /// Sniffed from the bytes: `image/jpeg`, `image/png` or `application/pdf`.
+    /// `image/jpeg`, `image/png` or `application/pdf`: sniffed from the bytes by the server,
+    /// or, for a document sealed in the browser, as the browser read it (the console checks it
+    /// after decryption).
     pub mime: String,
     pub size_bytes: i64,
     /// SHA-256 of the stored ciphertext, hex.
@@ -670,6 +672,15 @@ pub struct IdDocument {
     pub decided_at: Option<DateTime<Utc>>,
     pub valid_until: Option<chrono::NaiveDate>,
     pub reject_reason: Option<String>,
+}
+
+/// What a model's browser needs to seal an ID document itself: the current verifiers' age
+/// recipients (the document key is wrapped to each) and the largest document accepted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SealingRecipients {
+    pub recipients: Vec<String>,
+    pub max_bytes: u64,
 }
 
 /// An ID document in the verifiers' queue.

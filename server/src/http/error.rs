@@ -282,6 +282,7 @@ impl From<IdDocError> for ApiError {
             NotPending => ApiError::new(StatusCode::CONFLICT, "not_pending", msg),
             StaleDocument => ApiError::new(StatusCode::CONFLICT, "stale_document", msg),
             StaleKey => ApiError::new(StatusCode::CONFLICT, "stale_key", msg),
+            StaleRecipients => ApiError::new(StatusCode::CONFLICT, "stale_recipients", msg),
             NotVerifier(_) => ApiError::new(StatusCode::FORBIDDEN, "not_a_verifier", msg),
             BadKeyProof => ApiError::new(StatusCode::FORBIDDEN, "bad_key_proof", msg),
             UnderAge => ApiError::bad_request("under_age", msg),
@@ -299,6 +300,7 @@ impl From<IdDocError> for ApiError {
                 "unsupported_document",
                 msg,
             ),
+            Upload(UploadError::NotSealed(_)) => ApiError::bad_request("not_sealed", msg),
             Upload(UploadError::TooLarge { .. }) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
             }

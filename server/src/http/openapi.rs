@@ -31,6 +31,8 @@ use super::{admin, api};
         api::rooms::start,
         api::rooms::stop,
         api::iddocs::upload,
+        api::iddocs::recipients,
+        api::iddocs::upload_sealed,
         api::iddocs::get,
         api::iddocs::delete,
         api::iddocs::verification,

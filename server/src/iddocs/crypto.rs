@@ -3,8 +3,9 @@
 //! Nothing else in the server touches age.
 
 pub use livestars_envelope::{
-    check_wrapped_key, decrypt_document, encrypt_stream, new_document_key, parse_recipient,
-    unwrap_key, wrap_key, EnvelopeError as CryptoError, ExposeSecret, Identity, Recipient,
+    check_wrapped_key, decrypt_document, encrypt_document, encrypt_stream, new_document_key,
+    parse_recipient, plaintext_len, read_armored_header, read_header, unwrap_key, wrap_key,
+    EnvelopeError as CryptoError, ExposeSecret, Identity, Recipient,
 };
 
 /// The commitment to `doc_key`'s key proof, stored at upload (see `livestars_api::key_proof`).

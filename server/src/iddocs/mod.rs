@@ -51,6 +51,8 @@ pub enum IdDocError {
     StaleDocument,
     #[error("the key changed since it was downloaded; download it again")]
     StaleKey,
+    #[error("the verifiers changed while the document was encrypted; encrypt it again")]
+    StaleRecipients,
     #[error("{0}")]
     NotVerifier(&'static str),
     #[error("the key proof does not match this document: decrypt it with your identity first")]
@@ -473,6 +475,92 @@ pub fn record_upload(
     )?;
     let row = own_doc(conn, user.id, id)?;
     Ok((to_api(&row), after))
+}
+
+/// What a model's browser sends with a document it sealed itself: the document key wrapped to
+/// the verifiers it was told of, and the commitment to the key's proof.
+pub struct SealedEnvelope {
+    /// The document key wrapped to `recipients`, armored age.
+    pub wrapped_key: String,
+    /// The commitment ([`livestars_api::key_proof`]), 64 hex digits.
+    pub key_commitment: String,
+    /// The verifier recipients the browser encrypted to.
+    pub recipients: Vec<String>,
+    /// The type the browser read from the file's first bytes (the console checks it after
+    /// decryption).
+    pub mime: &'static str,
+}
+
+/// Check a sealed envelope against the current verifiers without reading anything: the
+/// browser used exactly the current recipients, the wrapped key is well-formed armored age
+/// with one X25519 stanza per verifier (and no other kind), the commitment is a SHA-256.
+pub fn check_sealed(env: &SealedEnvelope, current: &[String]) -> Result<(), IdDocError> {
+    let mut claimed = env
+        .recipients
+        .iter()
+        .map(|r| {
+            crypto::parse_recipient(r)
+                .map(|p| p.to_string())
+                .map_err(|e| invalid("recipients", e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort();
+    claimed.dedup();
+    if claimed != current {
+        return Err(IdDocError::StaleRecipients);
+    }
+    // An X25519 stanza is about 120 armored bytes; grease and armor add a few hundred.
+    let max = 1024 + 256 * current.len();
+    if env.wrapped_key.len() > max {
+        return Err(invalid("wrapped_key", format!("longer than {max} bytes")));
+    }
+    let header = crypto::read_armored_header(&env.wrapped_key)
+        .map_err(|e| invalid("wrapped_key", e.to_string()))?;
+    if header.x25519() != current.len() || !header.only_x25519() {
+        return Err(invalid(
+            "wrapped_key",
+            format!(
+                "expected one X25519 stanza for each of the {} verifiers, found {}",
+                current.len(),
+                header.stanzas.join(", ")
+            ),
+        ));
+    }
+    let c = &env.key_commitment;
+    if c.len() != 64
+        || !c
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(invalid(
+            "key_commitment",
+            "expected 64 lower-case hex digits",
+        ));
+    }
+    Ok(())
+}
+
+/// Record a document sealed in the browser, once its file is stored: the envelope is checked
+/// again against the verifiers as they are now, in the recording transaction.
+pub fn record_sealed_upload(
+    conn: &mut DbConnection,
+    user: &User,
+    file: storage::SealedFile,
+    env: SealedEnvelope,
+    retention: Retention,
+    per_day: u32,
+) -> Result<(IdDocument, Aftermath), IdDocError> {
+    let current = current_recipients(conn)?;
+    check_sealed(&env, &current)?;
+    let stored = Stored {
+        storage_key: file.storage_key,
+        sha256: file.sha256,
+        size_bytes: file.size_bytes,
+        mime: env.mime,
+        wrapped_key: env.wrapped_key,
+        key_commitment: env.key_commitment,
+    };
+    record_upload(conn, user, &stored, &current, retention, per_day)
 }
 
 fn own_doc(conn: &mut DbConnection, user_id: i64, id: i64) -> Result<DocRow, IdDocError> {

@@ -40,6 +40,8 @@ pub enum UploadError {
     Io(#[from] io::Error),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error("the document is not an age file encrypted to one document key: {0}")]
+    NotSealed(String),
 }
 
 /// The document types accepted, recognised by their first bytes.
@@ -188,6 +190,98 @@ fn write_file<B: AsRef<[u8]>>(
     ))
 }
 
+/// The most header bytes a sealed document may start with (one X25519 stanza and grease take
+/// a few hundred).
+const SEALED_HEADER_MAX: usize = 4096;
+
+/// What a sealed upload left behind before its record: the file and what it says of itself.
+#[derive(Debug)]
+pub struct SealedFile {
+    pub storage_key: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Plaintext size, from the file's length and age's chunk layout.
+    pub size_bytes: i64,
+}
+
+/// Store a document the model's browser already encrypted (an age file to its own document
+/// key): the bytes `next` yields are written as they come, at most `limit` plaintext bytes.
+/// Without reading it, the header must be well-formed with exactly one X25519 stanza (and
+/// nothing but grease beside it) and the length must fit age's chunk layout. Blocking. On any
+/// error nothing is left behind.
+pub fn store_sealed<B: AsRef<[u8]>>(
+    dir: &Path,
+    limit: usize,
+    mut next: impl FnMut() -> Option<io::Result<B>>,
+) -> Result<SealedFile, UploadError> {
+    create_private_dir(dir)?;
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| io::Error::other(e.to_string()))?;
+    let key = hex::encode(raw);
+    let final_path = dir.join(format!("{key}.age"));
+    let partial = dir.join(format!("{key}.age.partial"));
+    let mut write = || -> Result<(String, i64), UploadError> {
+        // Age adds a header, a nonce and 16 bytes per 64 KiB chunk.
+        let max_total = limit + SEALED_HEADER_MAX + 16 + 16 * (limit / (64 * 1024) + 1);
+        let mut sink = Hashing {
+            inner: BufWriter::with_capacity(256 * 1024, create_private_file(&partial)?),
+            hasher: Sha256::new(),
+        };
+        let mut head = Vec::with_capacity(SEALED_HEADER_MAX);
+        let mut total = 0usize;
+        while let Some(chunk) = next() {
+            let chunk = chunk?;
+            let chunk = chunk.as_ref();
+            total += chunk.len();
+            if total > max_total {
+                return Err(UploadError::TooLarge { limit });
+            }
+            let room = SEALED_HEADER_MAX - head.len();
+            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            sink.write_all(chunk)?;
+        }
+        if total == 0 {
+            return Err(UploadError::Empty);
+        }
+        let not_sealed = |why: String| UploadError::NotSealed(why);
+        let header = crypto::read_header(&head).map_err(|e| not_sealed(e.to_string()))?;
+        if header.x25519() != 1 || !header.only_x25519() {
+            return Err(not_sealed(format!(
+                "its header has {} stanzas ({}); expected one X25519 stanza",
+                header.stanzas.len(),
+                header.stanzas.join(", ")
+            )));
+        }
+        let plain = crypto::plaintext_len(total as u64, header.len as u64)
+            .ok_or_else(|| not_sealed("its length does not fit age's chunks".into()))?;
+        if plain == 0 {
+            return Err(UploadError::Empty);
+        }
+        if plain > limit as u64 {
+            return Err(UploadError::TooLarge { limit });
+        }
+        sink.flush()?;
+        let Hashing { inner, hasher } = sink;
+        let file = inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok((hex::encode(hasher.finalize()), plain as i64))
+    };
+    match write().and_then(|r| {
+        fs::rename(&partial, &final_path)?;
+        Ok(r)
+    }) {
+        Ok((sha256, size_bytes)) => Ok(SealedFile {
+            storage_key: key,
+            sha256,
+            size_bytes,
+        }),
+        Err(e) => {
+            let _ = fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
 pub use crate::files::{create_private_dir, create_private_file};
 
 /// The ciphertext of a stored document.
@@ -292,6 +386,54 @@ mod tests {
         // Short but valid: a 3-byte JPEG start is recognised at the end of the stream.
         assert!(store_encrypted(dir.path(), &r, 4096, chunks(&[0xFF, 0xD8, 0xFF], 1)).is_ok());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn sealed_documents_are_stored_as_sent_and_checked_without_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc_key = crypto::new_document_key();
+        let doc = [b"%PDF-1.7\n".as_slice(), &[9u8; 70_000]].concat();
+        let ct = crypto::encrypt_document(&doc_key, &doc).unwrap();
+        let stored = store_sealed(dir.path(), 1 << 20, chunks(&ct, 1000)).unwrap();
+        assert_eq!(stored.size_bytes as usize, doc.len());
+        let back = read(dir.path(), &stored.storage_key).unwrap();
+        assert_eq!(back, ct);
+        assert_eq!(hex::encode(Sha256::digest(&back)), stored.sha256);
+        assert_eq!(crypto::decrypt_document(&back, &doc_key).unwrap(), doc);
+        // Refused: plaintext, two recipients, a passphrase file, cut short, too large.
+        // A second X25519 stanza copied into the header (the MAC is not checked here).
+        let two = {
+            let h = crypto::read_header(&ct).unwrap();
+            let first = ct.iter().position(|&b| b == b'\n').unwrap() + 1;
+            let mac = ct[..h.len].windows(4).position(|w| w == b"--- ").unwrap();
+            let stanzas = &ct[first..mac];
+            [&ct[..mac], stanzas, &ct[mac..]].concat()
+        };
+        for (what, bytes) in [
+            ("plaintext", doc.clone()),
+            ("two recipients", two),
+            // Cut inside the last chunk's tag (a cut anywhere else only the key can tell).
+            (
+                "cut short",
+                ct[..crypto::read_header(&ct).unwrap().len + 16 + 65_552 + 10].to_vec(),
+            ),
+        ] {
+            let r = store_sealed(dir.path(), 1 << 20, chunks(&bytes, 1000));
+            assert!(matches!(r, Err(UploadError::NotSealed(_))), "{what}: {r:?}");
+        }
+        assert!(matches!(
+            store_sealed(dir.path(), 50_000, chunks(&ct, 1000)),
+            Err(UploadError::TooLarge { limit: 50_000 })
+        ));
+        assert!(matches!(
+            store_sealed(dir.path(), 1 << 20, chunks(b"", 1)),
+            Err(UploadError::Empty)
+        ));
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the good one"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ both_backends!(
     decisions_are_checked_and_bound_to_the_hash,
     rewrap_to_a_new_verifier_set,
     verifier_registration_is_checked,
+    sealed_uploads_are_checked_then_decided_like_any_other,
 );
 
 fn iddoc_files(app: &TestApp) -> Vec<std::path::PathBuf> {
@@ -725,4 +726,146 @@ async fn sqlite_retention_hides_then_shreds() {
 #[tokio::test]
 async fn postgres_retention_hides_then_shreds() {
     retention_hides_then_shreds(Backend::Postgres).await;
+}
+
+/// What a model's browser sends for a document it sealed itself.
+struct Sealed {
+    ciphertext: Vec<u8>,
+    wrapped_key: String,
+    commitment: String,
+    recipients: String,
+    mime: &'static str,
+}
+
+impl Sealed {
+    fn new(plain: &[u8], recipients: &[crypto::Recipient]) -> Sealed {
+        let doc_key = crypto::new_document_key();
+        let proof = livestars_api::key_proof::proof(doc_key.to_string().expose_secret());
+        Sealed {
+            ciphertext: crypto::encrypt_document(&doc_key, plain).unwrap(),
+            wrapped_key: crypto::wrap_key(&doc_key, recipients).unwrap(),
+            commitment: livestars_api::key_proof::commitment(&proof).unwrap(),
+            recipients: recipients
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            mime: "image/png",
+        }
+    }
+
+    async fn send(&self, app: &TestApp, token: &str) -> reqwest::Response {
+        use base64::Engine;
+        app.client
+            .post(app.url("/api/iddocs/sealed"))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .header(
+                "livestars-wrapped-key",
+                base64::engine::general_purpose::STANDARD.encode(&self.wrapped_key),
+            )
+            .header("livestars-key-commitment", &self.commitment)
+            .header("livestars-recipients", &self.recipients)
+            .header("livestars-document-type", self.mime)
+            .body(self.ciphertext.clone())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn sealed_uploads_are_checked_then_decided_like_any_other(app: TestApp) {
+    let (admin, identity) = app.verifier().await;
+    let (m, room) = app.model("sela").await;
+    let viewer = app.viewer("vera").await;
+    let r = app.get("/api/iddocs/recipients", Some(&m.token)).await;
+    assert_eq!(r.status(), 200);
+    let info: Value = r.json().await.unwrap();
+    let me = identity.to_public();
+    assert_eq!(info["recipients"], json!([me.to_string()]));
+    assert_eq!(info["max_bytes"], app.config.iddoc_max_bytes);
+    assert_error(
+        app.get("/api/iddocs/recipients", Some(&viewer.token)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    // Refused, each changing nothing.
+    let stranger = crypto::Identity::generate().to_public();
+    let good = Sealed::new(ID_PNG, std::slice::from_ref(&me));
+    let mut cases: Vec<(&str, Sealed, u16, &str)> = vec![];
+    let mut stale = Sealed::new(ID_PNG, std::slice::from_ref(&stranger));
+    stale.recipients = stranger.to_string();
+    cases.push(("another verifier set", stale, 409, "stale_recipients"));
+    let mut extra = Sealed::new(ID_PNG, &[me.clone(), stranger.clone()]);
+    extra.recipients = me.to_string();
+    cases.push(("a key wrapped to one more", extra, 400, "invalid_field"));
+    let mut plain = Sealed::new(ID_PNG, std::slice::from_ref(&me));
+    plain.ciphertext = ID_PNG.to_vec();
+    cases.push(("plaintext", plain, 400, "not_sealed"));
+    let mut garbage_key = Sealed::new(ID_PNG, std::slice::from_ref(&me));
+    garbage_key.wrapped_key =
+        "-----BEGIN AGE ENCRYPTED FILE-----\nbm90\n-----END AGE ENCRYPTED FILE-----\n".into();
+    cases.push(("a garbage key", garbage_key, 400, "invalid_field"));
+    let mut no_commitment = Sealed::new(ID_PNG, std::slice::from_ref(&me));
+    no_commitment.commitment = "abc".into();
+    cases.push(("a short commitment", no_commitment, 400, "invalid_field"));
+    let mut html = Sealed::new(b"<html>", std::slice::from_ref(&me));
+    html.mime = "text/html";
+    cases.push(("a declared web page", html, 415, "unsupported_document"));
+    let mut big = vec![0u8; app.config.iddoc_max_bytes + 1];
+    big[..ID_PNG.len()].copy_from_slice(ID_PNG);
+    cases.push((
+        "too large",
+        Sealed::new(&big, std::slice::from_ref(&me)),
+        413,
+        "payload_too_large",
+    ));
+    for (what, sealed, status, code) in cases {
+        let r = sealed.send(&app, &m.token).await;
+        assert_eq!(r.status(), status, "{what}");
+        assert_error(r, status, code).await;
+    }
+    assert_error(good.send(&app, &viewer.token).await, 403, "forbidden").await;
+    let r = app
+        .client
+        .post(app.url("/api/iddocs/sealed"))
+        .bearer_auth(&m.token)
+        .header("content-type", "application/octet-stream")
+        .body(good.ciphertext.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "invalid_field").await;
+    assert!(iddoc_files(&app).is_empty());
+    assert_eq!(verification(&app, &m.token).await["status"], "none");
+
+    // Accepted: stored byte for byte, read by the verifier, approved with the key proof.
+    let r = good.send(&app, &m.token).await;
+    assert_eq!(r.status(), 201);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["status"], "pending");
+    assert_eq!(doc["mime"], "image/png");
+    assert_eq!(doc["size_bytes"], ID_PNG.len());
+    let files = iddoc_files(&app);
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::read(&files[0]).unwrap(), good.ciphertext);
+    assert_no_plaintext_on_disk(&app);
+    let id = doc["id"].as_i64().unwrap();
+    let key: Value = app
+        .get(&format!("/api/admin/iddocs/{id}/key"), Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["wrapped_key"], good.wrapped_key.as_str());
+    let doc_key = crypto::unwrap_key(key["wrapped_key"].as_str().unwrap(), identity).unwrap();
+    assert_eq!(
+        crypto::decrypt_document(&good.ciphertext, &doc_key).unwrap(),
+        ID_PNG
+    );
+    let r = app.approve(id, doc["sha256"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(start(&app, room, &m.token, "live").await.status(), 200);
 }

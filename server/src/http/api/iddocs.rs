@@ -1,8 +1,10 @@
 //! A model's ID document: upload (encrypted while it streams), status, deletion.
 
+use actix_web::HttpRequest;
 use actix_web::{web, HttpResponse};
+use base64::Engine;
 use futures_util::StreamExt;
-use livestars_api::{ErrorBody, IdDocument, VerificationStatus};
+use livestars_api::{ErrorBody, IdDocument, SealingRecipients, VerificationStatus};
 
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
@@ -55,15 +57,7 @@ pub async fn upload(
     let writer = tokio::task::spawn_blocking(move || {
         storage::store_encrypted(&dir, &recipients, limit, || rx.blocking_recv())
     });
-    while let Some(chunk) = payload.next().await {
-        let broken = chunk.is_err();
-        let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-        // A closed channel means the writer stopped (too large, wrong type): its result says why.
-        if tx.send(item).await.is_err() || broken {
-            break;
-        }
-    }
-    drop(tx);
+    forward(&mut payload, tx).await;
     let stored = writer
         .await
         .map_err(ApiError::internal)?
@@ -79,6 +73,159 @@ pub async fn upload(
         Err(e) => {
             remove_unrecorded(&state, key).await;
             Err(e.into())
+        }
+    }
+}
+
+/// The recipients a model's browser seals her document to, and the size limit.
+#[utoipa::path(get, path = "/api/iddocs/recipients", tag = "iddocs",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Current verifiers' recipients", body = SealingRecipients),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a model", body = ErrorBody),
+        (status = 409, description = "No verifier registered", body = ErrorBody),
+        (status = 429, description = "Too many uploads today; see Retry-After", body = ErrorBody)))]
+pub async fn recipients(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    let user = current.user;
+    let per_day = state.config.limits.iddoc_uploads_per_day;
+    let (recipients, _) = state
+        .db
+        .read(move |conn| iddocs::upload_recipients(conn, &user, per_day))
+        .await?;
+    Ok(HttpResponse::Ok().json(SealingRecipients {
+        recipients,
+        max_bytes: state.config.iddoc_max_bytes as u64,
+    }))
+}
+
+/// The envelope headers of a sealed upload.
+fn sealed_envelope(req: &HttpRequest) -> Result<iddocs::SealedEnvelope, ApiError> {
+    let header = |name: &'static str| -> Result<&str, ApiError> {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_field", format!("{name}: missing or not ASCII"))
+            })
+    };
+    let wrapped = base64::engine::general_purpose::STANDARD
+        .decode(header("livestars-wrapped-key")?)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_field",
+                "livestars-wrapped-key: expected the armored wrapped key in base64",
+            )
+        })?;
+    let mime = match header("livestars-document-type")? {
+        "image/jpeg" => "image/jpeg",
+        "image/png" => "image/png",
+        "application/pdf" => "application/pdf",
+        _ => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_document",
+                "an ID document must be a JPEG, PNG or PDF file",
+            ))
+        }
+    };
+    Ok(iddocs::SealedEnvelope {
+        wrapped_key: wrapped,
+        key_commitment: header("livestars-key-commitment")?.to_string(),
+        recipients: header("livestars-recipients")?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        mime,
+    })
+}
+
+/// Upload an ID document the model's browser sealed itself: the body is an age file (binary)
+/// encrypted to a fresh document key; the headers carry that key wrapped to the current
+/// verifiers, the commitment to its proof, the recipients used and the document's type. The
+/// server cannot read any of it; it checks the envelope's shape (one X25519 stanza in the
+/// document, one per verifier in the wrapped key), the recipients and the size.
+#[utoipa::path(post, path = "/api/iddocs/sealed", tag = "iddocs",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The document as a binary age file"),
+    params(
+        ("Livestars-Wrapped-Key" = String, Header, description = "Base64 of the armored wrapped key"),
+        ("Livestars-Key-Commitment" = String, Header, description = "The key-proof commitment, hex"),
+        ("Livestars-Recipients" = String, Header, description = "The recipients used, space-separated"),
+        ("Livestars-Document-Type" = String, Header, description = "image/jpeg, image/png or application/pdf")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored, waiting for verification", body = IdDocument),
+        (status = 400, description = "Not a sealed document, or a malformed envelope", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a model", body = ErrorBody),
+        (status = 409, description = "No verifier, or the verifiers changed meanwhile", body = ErrorBody),
+        (status = 413, description = "Document too large", body = ErrorBody),
+        (status = 415, description = "Not a JPEG, PNG or PDF", body = ErrorBody),
+        (status = 429, description = "Too many uploads; see Retry-After", body = ErrorBody)))]
+pub async fn upload_sealed(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let user = current.user;
+    state.limits.by_account(&state.limits.uploads, user.id)?;
+    let envelope = sealed_envelope(&req)?;
+    let per_day = state.config.limits.iddoc_uploads_per_day;
+    let u = user.clone();
+    let (current, _) = state
+        .db
+        .read(move |conn| iddocs::upload_recipients(conn, &u, per_day))
+        .await?;
+    iddocs::check_sealed(&envelope, &current)?;
+    let dir = storage::dir(&state.config.data_dir);
+    let limit = state.config.iddoc_max_bytes;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<web::Bytes>>(8);
+    let writer = tokio::task::spawn_blocking(move || {
+        storage::store_sealed(&dir, limit, || rx.blocking_recv())
+    });
+    forward(&mut payload, tx).await;
+    let file = writer
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(iddocs::IdDocError::from)?;
+    let key = file.storage_key.clone();
+    let retention = state.config.retention().map_err(ApiError::internal)?;
+    let result = state
+        .db
+        .write(move |conn| {
+            iddocs::record_sealed_upload(conn, &user, file, envelope, retention, per_day)
+        })
+        .await;
+    match result {
+        Ok((doc, _)) => Ok(HttpResponse::Created().json(doc)),
+        Err(e) => {
+            remove_unrecorded(&state, key).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Pass the request body to a blocking writer, chunk by chunk; a broken body is passed on as an
+/// error. Stops early when the writer stopped reading (too large, wrong type: its result says
+/// why).
+async fn forward(
+    payload: &mut web::Payload,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<web::Bytes>>,
+) {
+    while let Some(chunk) = payload.next().await {
+        let broken = chunk.is_err();
+        let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+        if tx.send(item).await.is_err() || broken {
+            break;
         }
     }
 }

@@ -30,6 +30,8 @@ pub fn scope() -> actix_web::Scope {
         .service(web::resource("/me/model").route(web::post().to(accounts::become_model)))
         .service(web::resource("/me/verification").route(web::get().to(iddocs::verification)))
         .service(web::resource("/iddocs").route(web::post().to(iddocs::upload)))
+        .service(web::resource("/iddocs/recipients").route(web::get().to(iddocs::recipients)))
+        .service(web::resource("/iddocs/sealed").route(web::post().to(iddocs::upload_sealed)))
         .service(
             web::resource("/iddocs/{id}")
                 .route(web::get().to(iddocs::get))

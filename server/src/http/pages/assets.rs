@@ -21,6 +21,12 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/static/wallet.js"),
     ),
     (
+        // Bundled from web/src/iddoc.js by `npm run build` (age-encryption from npm).
+        "iddoc.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/static/iddoc.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../web/static/favicon.svg"),
