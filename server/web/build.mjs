@@ -1,11 +1,11 @@
 // Bundles the page modules that use npm packages into static/ (committed, embedded in the
 // server binary at compile time; nothing is fetched at run time).
-//   node build.mjs          write static/iddoc.js
+//   node build.mjs          write the bundles (static/studio.js)
 //   node build.mjs --check  fail if the committed bundle differs from a fresh build
 import { build } from "esbuild";
 import { readFileSync, writeFileSync } from "node:fs";
 
-const bundles = [{ entry: "src/iddoc.js", out: "static/iddoc.js" }];
+const bundles = [{ entry: "src/studio.js", out: "static/studio.js" }];
 const check = process.argv.includes("--check");
 let stale = 0;
 for (const { entry, out } of bundles) {

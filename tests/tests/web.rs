@@ -826,6 +826,25 @@ async fn a_model_runs_her_studio(backend: Backend) {
     b.click("form[action='/studio/room'] button").await;
     assert_eq!(b.text("#studio-notice").await, "Room saved.");
 
+    // An avatar: a file that is no image is refused in the page; a PNG becomes her thumbnail.
+    b.find("#no-avatar").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_image = dir.path().join("avatar.txt");
+    std::fs::write(&not_image, "<svg onload=alert(1)>").expect("write");
+    b.choose_file("#avatar-file", &not_image).await;
+    b.click("#upload-avatar").await;
+    let status = reload_free_text(&b, "#avatar-upload-status", "PNG").await;
+    assert!(status.contains("PNG, JPEG or WebP"), "{status}");
+    let (_, p) = api(&http, http.get(format!("{}/api/profiles/mia", i.url))).await;
+    assert!(p["avatar_url"].is_null(), "{p}");
+    let png = dir.path().join("avatar.png");
+    std::fs::write(&png, tiny_png()).expect("write");
+    b.choose_file("#avatar-file", &png).await;
+    b.click("#upload-avatar").await;
+    wait_url(&b, "done=avatar").await;
+    assert_eq!(b.text("#studio-notice").await, "Avatar saved.");
+    b.find("#current-avatar").await;
+
     b.click("#go-live").await;
     assert_eq!(b.text("#studio-notice").await, "You are live.");
     assert_eq!(b.text("#room-state").await.to_lowercase(), "live");
@@ -833,6 +852,15 @@ async fn a_model_runs_her_studio(backend: Backend) {
         .await;
     b.goto(&format!("{}/", i.url)).await;
     assert_eq!(b.text("#rooms li[data-model='mia'] h2").await, "Mia Rose");
+    // Her card shows her avatar, loaded (the page's policy allows it: it is served here).
+    let loaded = b
+        .script(
+            "const i = document.querySelector(\"#rooms li[data-model='mia'] .thumb img\"); \
+             return i ? i.complete && i.naturalWidth > 0 : null",
+            vec![],
+        )
+        .await;
+    assert_eq!(loaded, json!(true), "the thumbnail shows her avatar");
     assert_eq!(
         b.text("#rooms li[data-model='mia'] .title").await,
         "Evening chat"
@@ -959,6 +987,14 @@ async fn browser_sealed_document(b: &Browser, http: &reqwest::Client, i: &Instan
     )
     .await;
     assert_eq!(s, 200, "{body}");
+}
+
+/// A real 1×1 PNG image.
+fn tiny_png() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+        .expect("base64")
 }
 
 /// `age <args> <identity> <input>` (the Go CLI): its output.

@@ -440,6 +440,10 @@ pub struct Room {
     pub home: Option<String>,
     /// Where to watch a federated room (its page on its home instance); `null` for local rooms.
     pub url: Option<String>,
+    /// Path of the model's avatar on this instance; `null` without one and for federated rooms
+    /// (pages never load images from other instances).
+    #[serde(default)]
+    pub avatar_url: Option<String>,
 }
 
 /// A room's title and tags, set by its model; absent fields stay as they are.

@@ -132,6 +132,7 @@ pub(crate) fn remote_api_room(
         started_at: started.map(|s| s.and_utc()),
         home: Some(domain),
         url,
+        avatar_url: None,
     }
 }
 

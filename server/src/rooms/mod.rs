@@ -101,6 +101,7 @@ type RoomRow = (
     i32,
     Option<NaiveDateTime>,
     NaiveDateTime,
+    Option<String>,
 );
 
 fn from_row(r: RoomRow) -> RoomRecord {
@@ -116,11 +117,11 @@ fn from_row(r: RoomRow) -> RoomRecord {
         guests,
         started,
         created,
+        avatar_mime,
     ) = r;
     RoomRecord {
         room: Room {
             id,
-            model,
             display_name,
             title,
             tags: split_list(&tags),
@@ -131,6 +132,8 @@ fn from_row(r: RoomRow) -> RoomRecord {
             started_at: started.map(|t| t.and_utc()),
             home: None,
             url: None,
+            avatar_url: avatar_mime.map(|_| format!("/api/profiles/{model}/avatar")),
+            model,
         },
         account_created_at: Some(created),
     }
@@ -153,6 +156,7 @@ macro_rules! room_query {
                 rooms::guest_count,
                 rooms::started_at,
                 users::created_at,
+                profiles::avatar_mime,
             ))
     };
 }

@@ -47,14 +47,14 @@ function base64(text) {
   return btoa(s);
 }
 
-async function json(res) {
+export async function json(res) {
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(data.message || `the server answered ${res.status}`);
   return data;
 }
 
 /** Seal the chosen file and upload it; the page reloads to show the new status. */
-async function upload(form, status) {
+export async function uploadDocument(form, status) {
   const input = form.querySelector("input[type=file]");
   const file = input.files && input.files[0];
   if (!file) throw new Error("Choose a photo or scan of your ID document first.");
@@ -87,19 +87,3 @@ async function upload(form, status) {
   window.location.assign("/studio?done=iddoc-uploaded");
 }
 
-const form = document.getElementById("iddoc-upload");
-if (form) {
-  const status = document.getElementById("iddoc-upload-status");
-  form.hidden = false;
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const button = form.querySelector("button");
-    button.disabled = true;
-    status.classList.remove("error");
-    upload(form, status).catch((e) => {
-      status.textContent = e.message;
-      status.classList.add("error");
-      button.disabled = false;
-    });
-  });
-}

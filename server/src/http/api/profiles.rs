@@ -72,8 +72,17 @@ pub async fn avatar(
         .db
         .read(move |conn| profiles::avatar(conn, &username))
         .await?;
+    let ext = match mime.as_str() {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        _ => "webp",
+    };
     Ok(HttpResponse::Ok()
         .content_type(mime)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"avatar.{ext}\""),
+        ))
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'"))
         .body(bytes))

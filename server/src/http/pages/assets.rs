@@ -21,10 +21,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/static/wallet.js"),
     ),
     (
-        // Bundled from web/src/iddoc.js by `npm run build` (age-encryption from npm).
-        "iddoc.js",
+        // Bundled from web/src/studio.js by `npm run build` (age-encryption from npm).
+        "studio.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../../../web/static/iddoc.js"),
+        include_bytes!("../../../web/static/studio.js"),
     ),
     (
         "favicon.svg",

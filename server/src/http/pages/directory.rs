@@ -34,6 +34,8 @@ pub struct Card {
     pub model: String,
     pub display_name: String,
     pub initial: String,
+    /// The model's avatar on this instance, shown as the thumbnail until video exists.
+    pub avatar: Option<String>,
     pub title: String,
     pub tags: Vec<String>,
     pub languages: Vec<String>,
@@ -64,6 +66,7 @@ fn card(r: &RankedRoom) -> Card {
             .next()
             .map(|c| c.to_uppercase().collect())
             .unwrap_or_default(),
+        avatar: room.avatar_url.clone(),
         title: room.title.clone(),
         tags: room.tags.clone(),
         languages: room.languages.clone(),

@@ -139,6 +139,7 @@ pub async fn studio(
         "private" => Some("Your private show started."),
         "stop" => Some("Your show ended."),
         "iddoc" => Some("Your ID document was deleted."),
+        "avatar" => Some("Avatar saved."),
         "iddoc-uploaded" => {
             Some("Your ID document was encrypted in your browser and uploaded; a verifier will look at it.")
         }
