@@ -150,6 +150,8 @@ pub struct Limits {
     pub iddoc_uploads_per_day: u32,
     /// Tips per account.
     pub tips_per_account: String,
+    /// Follows, unfollows and remote-model lookups per account.
+    pub follows_per_account: String,
     /// Open event streams per client address, and in total.
     pub streams_per_ip: u32,
     pub streams_total: u32,
@@ -166,6 +168,7 @@ impl Default for Limits {
             uploads_per_account: "20/3600".into(),
             iddoc_uploads_per_day: 5,
             tips_per_account: "50/10".into(),
+            follows_per_account: "60/3600".into(),
             streams_per_ip: 16,
             streams_total: 10_000,
         }
@@ -225,6 +228,9 @@ impl Limits {
     pub fn tips_per_account(&self) -> Result<Option<Rate>, ConfigError> {
         Rate::parse("limits.tips_per_account", &self.tips_per_account)
     }
+    pub fn follows_per_account(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.follows_per_account", &self.follows_per_account)
+    }
 
     /// No limits at all (benchmarks that measure throughput, not refusals).
     pub fn unlimited() -> Limits {
@@ -237,6 +243,7 @@ impl Limits {
             uploads_per_account: "off".into(),
             iddoc_uploads_per_day: 1000,
             tips_per_account: "off".into(),
+            follows_per_account: "off".into(),
             streams_per_ip: 10_000,
             streams_total: 100_000,
         }
@@ -250,6 +257,7 @@ impl Limits {
         self.reports_per_account()?;
         self.uploads_per_account()?;
         self.tips_per_account()?;
+        self.follows_per_account()?;
         if self.iddoc_uploads_per_day == 0 || self.streams_per_ip == 0 || self.streams_total == 0 {
             return Err(ConfigError::Invalid {
                 key: "limits",
@@ -529,6 +537,7 @@ impl Config {
                     num("LIVESTARS_LIMIT_IDDOC_UPLOADS_PER_DAY", &value)?
             }
             "LIVESTARS_LIMIT_TIPS_PER_ACCOUNT" => self.limits.tips_per_account = value,
+            "LIVESTARS_LIMIT_FOLLOWS_PER_ACCOUNT" => self.limits.follows_per_account = value,
             "LIVESTARS_LIMIT_STREAMS_PER_IP" => {
                 self.limits.streams_per_ip = num("LIVESTARS_LIMIT_STREAMS_PER_IP", &value)?
             }

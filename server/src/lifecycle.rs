@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use crate::accounts::{self, AccountError, User};
 use crate::db::now;
 use crate::db::schema::{
-    avatars, followers, follows, id_documents, payouts, profiles, rooms, sessions, users, wallets,
+    avatars, followers, follows, id_documents, model_follows, payouts, profiles, rooms, sessions,
+    users, wallets,
 };
 use crate::db::DbConnection;
 use crate::iddocs::Aftermath;
@@ -65,6 +66,14 @@ pub fn delete_account(
     diesel::delete(profiles::table.filter(profiles::user_id.eq(user.id))).execute(conn)?;
     diesel::delete(follows::table.filter(follows::user_id.eq(user.id))).execute(conn)?;
     diesel::delete(followers::table.filter(followers::user_id.eq(user.id))).execute(conn)?;
+    diesel::delete(
+        model_follows::table.filter(
+            model_follows::user_id
+                .eq(user.id)
+                .or(model_follows::model_id.eq(user.id)),
+        ),
+    )
+    .execute(conn)?;
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
     let t = now();
     diesel::update(users::table.find(user.id))

@@ -214,9 +214,27 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
     assert_inert(&b).await;
     assert_accessible(&b, "model page").await;
 
+    // He follows her; his Following page lists her, live, with a link to her room.
+    assert_eq!(b.text("#followers").await, "0 followers here");
+    b.click("#follow").await;
+    assert_eq!(b.text("#follow-state").await, "You follow her.");
+    assert_eq!(b.text("#followers").await, "1 follower here");
+    b.click("header a[href='/following']").await;
+    let row = b.text("#following-local li[data-model='anna']").await;
+    assert!(
+        row.contains("Anna Star") && row.to_lowercase().contains("live"),
+        "{row}"
+    );
+    assert_accessible(&b, "following").await;
+    b.goto(&format!("{}/@anna", i.url)).await;
+    b.click("#unfollow").await;
+    assert_eq!(b.text("#followers").await, "0 followers here");
+    b.goto(&format!("{}/following", i.url)).await;
+    b.find("#following-none").await;
+
     // On a phone, 360 px wide: nothing wider than the screen.
     b.set_window(360, 780).await;
-    for page in ["/", "/@anna/live", "/@anna"] {
+    for page in ["/", "/@anna/live", "/@anna", "/following"] {
         b.goto(&format!("{}{page}", i.url)).await;
         let v = b
             .script(
@@ -228,6 +246,7 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
         let name = match page {
             "/" => "home",
             "/@anna/live" => "room",
+            "/following" => "following",
             _ => "model",
         };
         b.screenshot(&shots.join(format!("{name}-360-{tag}.png")))
@@ -810,7 +829,8 @@ async fn a_model_runs_her_studio(backend: Backend) {
     b.fill("#display_name", "Mia Rose").await;
     b.fill("#languages", "en, not a language").await;
     b.click("form[action='/studio/profile'] button").await;
-    assert!(b.try_find("#form-error").await.is_some());
+    // Waits: the click may return before the answer replaced the page.
+    b.find("#form-error").await;
     let (_, p) = api(&http, http.get(format!("{}/api/profiles/mia", i.url))).await;
     assert_eq!(p["display_name"], "mia", "{p}");
     b.fill("#display_name", "Mia Rose").await;
@@ -1085,6 +1105,13 @@ async fn a_viewer_follows_a_model_of_another_instance() {
         t.contains("accepted")
     })
     .await;
+    // His Following page lists her under the other instances, live.
+    b.goto(&format!("{}/following", a.url)).await;
+    let row = b
+        .text(&format!("#following-remote li[data-model='{handle}']"))
+        .await;
+    assert!(row.to_lowercase().contains("live"), "{row}");
+    b.goto(&format!("{}/@{handle}", a.url)).await;
     b.click("main form button").await;
     assert!(b.try_find("#follow-state").await.is_none(), "unfollowed");
 }

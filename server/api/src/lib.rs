@@ -417,6 +417,23 @@ impl RoomStatus {
             RoomStatus::Private => "private",
         }
     }
+
+    /// The state stored as text by [`RoomStatus::as_str`]; anything else reads as offline.
+    pub fn from_stored(s: &str) -> RoomStatus {
+        match s {
+            "live" => RoomStatus::Live,
+            "private" => RoomStatus::Private,
+            _ => RoomStatus::Offline,
+        }
+    }
+}
+
+/// Whether the caller follows a model of this instance, and how many accounts here do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FollowState {
+    pub following: bool,
+    pub followers: i64,
 }
 
 /// A model's room.

@@ -224,6 +224,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    model_follows (user_id, model_id) {
+        user_id -> BigInt,
+        model_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     followers (user_id, remote_actor_id) {
         user_id -> BigInt,
         remote_actor_id -> BigInt,
@@ -438,6 +446,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     remote_actors,
     follows,
     followers,
+    model_follows,
     remote_rooms,
     outbox,
     deliveries,

@@ -100,3 +100,54 @@ pub fn follower_count(c: &mut DbConnection, user_id: i64) -> Result<i64, diesel:
         .count()
         .get_result(c)
 }
+
+/// A model of another instance that a local user follows.
+pub struct FollowedRemote {
+    /// `name@host`.
+    pub handle: String,
+    pub display_name: String,
+    /// Whether her instance accepted the follow.
+    pub accepted: bool,
+    /// Her room's state as last federated; `None` before any listing arrived.
+    pub room_status: Option<String>,
+}
+
+/// The models of other instances `user_id` follows, by instance and name.
+pub fn followed_remote(
+    c: &mut DbConnection,
+    user_id: i64,
+) -> Result<Vec<FollowedRemote>, diesel::result::Error> {
+    use crate::db::schema::{remote_actors, remote_rooms};
+    #[derive(Queryable)]
+    struct Row {
+        username: String,
+        domain: String,
+        display_name: String,
+        state: String,
+        room_status: Option<String>,
+    }
+    let rows: Vec<Row> = follows::table
+        .inner_join(remote_actors::table)
+        .left_join(
+            remote_rooms::table.on(remote_rooms::remote_actor_id.eq(follows::remote_actor_id)),
+        )
+        .filter(follows::user_id.eq(user_id))
+        .select((
+            remote_actors::username,
+            remote_actors::domain,
+            remote_actors::display_name,
+            follows::state,
+            remote_rooms::status.nullable(),
+        ))
+        .order((remote_actors::domain.asc(), remote_actors::username.asc()))
+        .load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FollowedRemote {
+            handle: format!("{}@{}", r.username, r.domain),
+            display_name: r.display_name,
+            accepted: r.state == "accepted",
+            room_status: r.room_status,
+        })
+        .collect())
+}

@@ -141,6 +141,7 @@ pub struct Limits {
     pub reports: Limiter,
     pub uploads: Limiter,
     pub tips: Limiter,
+    pub follows: Limiter,
     pub streams: StreamCounter,
     header: Option<actix_web::http::header::HeaderName>,
     trusted: Vec<IpAddr>,
@@ -157,6 +158,7 @@ impl Limits {
             reports: Limiter::new(l.reports_per_account()?),
             uploads: Limiter::new(l.uploads_per_account()?),
             tips: Limiter::new(l.tips_per_account()?),
+            follows: Limiter::new(l.follows_per_account()?),
             streams: StreamCounter::new(l.streams_per_ip, l.streams_total),
             header: (!config.client_ip_header.is_empty())
                 .then(|| {

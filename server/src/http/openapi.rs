@@ -25,6 +25,8 @@ use super::{admin, api};
         api::profiles::update,
         api::profiles::avatar,
         api::profiles::set_avatar,
+        api::profiles::follow,
+        api::profiles::unfollow,
         api::rooms::directory,
         api::rooms::get,
         api::rooms::update,

@@ -5,6 +5,7 @@
 //! same images), their type sniffed from the bytes, never taken from a header or a file name,
 //! and only after decoding and re-encoding ([`images`]).
 
+pub mod follows;
 pub mod images;
 
 use chrono::NaiveDateTime;

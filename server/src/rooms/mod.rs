@@ -74,11 +74,7 @@ impl From<ProfileError> for RoomError {
 }
 
 pub fn parse_status(s: &str) -> RoomStatus {
-    match s {
-        "live" => RoomStatus::Live,
-        "private" => RoomStatus::Private,
-        _ => RoomStatus::Offline,
-    }
+    RoomStatus::from_stored(s)
 }
 
 /// A room with what the directory needs to rank it.

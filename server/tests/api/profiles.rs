@@ -10,6 +10,7 @@ both_backends!(
     avatar_upload_and_serve,
     bad_avatars_are_refused,
     profile_links_are_validated_and_federated,
+    viewers_follow_local_models,
 );
 
 /// A real 3×2 PNG image.
@@ -277,4 +278,76 @@ async fn profile_links_are_validated_and_federated(app: TestApp) {
     let v = att[1]["value"].as_str().unwrap();
     assert!(v.contains("&amp;x=&lt;b&gt;") && !v.contains("<b>"), "{v}");
     assert_eq!(att[2]["rel"], "payment");
+}
+
+async fn follow(app: &TestApp, token: &str, name: &str, on: bool) -> reqwest::Response {
+    let url = app.url(&format!("/api/profiles/{name}/follow"));
+    let r = if on {
+        app.client.put(url)
+    } else {
+        app.client.delete(url)
+    };
+    r.bearer_auth(token).send().await.unwrap()
+}
+
+async fn viewers_follow_local_models(app: TestApp) {
+    let (ana, _) = app.model("ana").await;
+    let vic = app.viewer("vic").await;
+    let wes = app.viewer("wes").await;
+    for (who, n) in [(&vic, 1), (&vic, 1), (&wes, 2)] {
+        let r = follow(&app, &who.token, "ana", true).await;
+        assert_eq!(r.status(), 200);
+        let s: Value = r.json().await.unwrap();
+        assert_eq!(
+            s,
+            json!({"following": true, "followers": n}),
+            "following twice is one follow"
+        );
+    }
+    // Not a model, nobody, oneself, nobody signed in: refused, nothing changes.
+    assert_error(
+        follow(&app, &vic.token, "wes", true).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        follow(&app, &vic.token, "nobody", true).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        follow(&app, &ana.token, "ana", true).await,
+        400,
+        "invalid_field",
+    )
+    .await;
+    let r = app
+        .client
+        .put(app.url("/api/profiles/ana/follow"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 401, "unauthenticated").await;
+    let r = follow(&app, &vic.token, "ana", false).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"following": false, "followers": 1})
+    );
+    // A viewer who deletes her account follows nobody any more.
+    let r = app
+        .client
+        .delete(app.url("/api/me"))
+        .bearer_auth(&wes.token)
+        .json(&json!({"password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = follow(&app, &vic.token, "ana", true).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"following": true, "followers": 1})
+    );
 }

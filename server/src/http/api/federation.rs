@@ -214,6 +214,7 @@ pub async fn profile_of(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Her instance is not federated with", body = ErrorBody),
         (status = 404, description = "No such account there", body = ErrorBody),
+        (status = 429, description = "Too many lookups and follows; see Retry-After", body = ErrorBody),
         (status = 502, description = "Her instance did not answer usefully", body = ErrorBody)))]
 pub async fn lookup(
     state: web::Data<AppState>,
@@ -229,6 +230,7 @@ pub async fn lookup_remote(
     user_id: i64,
     handle: &str,
 ) -> Result<RemoteProfile, ApiError> {
+    state.limits.by_account(&state.limits.follows, user_id)?;
     let actor = resolve(state, handle).await?;
     profile_of(state, user_id, actor).await
 }
@@ -239,6 +241,7 @@ pub async fn follow_remote(
     user: &crate::accounts::User,
     handle: &str,
 ) -> Result<RemoteProfile, ApiError> {
+    state.limits.by_account(&state.limits.follows, user.id)?;
     let actor = resolve(state, handle).await?;
     let (base, mode) = (state.fed.base.clone(), state.fed.default_mode.clone());
     let (uid, name, a) = (user.id, user.username.clone(), actor.clone());
@@ -259,6 +262,7 @@ pub async fn follow_remote(
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 403, description = "Her instance is not federated with", body = ErrorBody),
         (status = 404, description = "No such account there", body = ErrorBody),
+        (status = 429, description = "Too many lookups and follows; see Retry-After", body = ErrorBody),
         (status = 502, description = "Her instance did not answer usefully", body = ErrorBody)))]
 pub async fn follow(
     state: web::Data<AppState>,
@@ -275,7 +279,8 @@ pub async fn follow(
         (status = 204, description = "Unfollowed"),
         (status = 400, description = "Not a handle (name@host)", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "Not following that account", body = ErrorBody)))]
+        (status = 404, description = "Not following that account", body = ErrorBody),
+        (status = 429, description = "Too many lookups and follows; see Retry-After", body = ErrorBody)))]
 pub async fn unfollow(
     state: web::Data<AppState>,
     current: CurrentUser,
@@ -291,6 +296,7 @@ pub async fn unfollow_remote(
     user: &crate::accounts::User,
     handle: &str,
 ) -> Result<(), ApiError> {
+    state.limits.by_account(&state.limits.follows, user.id)?;
     let acct =
         Acct::parse(handle).map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
     let not_following = || {

@@ -43,6 +43,11 @@ pub fn scope() -> actix_web::Scope {
                 .route(web::patch().to(profiles::update)),
         )
         .service(
+            web::resource("/profiles/{username}/follow")
+                .route(web::put().to(profiles::follow))
+                .route(web::delete().to(profiles::unfollow)),
+        )
+        .service(
             web::resource("/profiles/{username}/avatar")
                 .route(web::get().to(profiles::avatar))
                 .route(web::put().to(profiles::set_avatar)),

@@ -148,3 +148,65 @@ pub async fn set_avatar(
         .await?;
     Ok(HttpResponse::Ok().json(p))
 }
+
+/// `user` follows (`on`) or stops following a model of this instance; following twice is one
+/// follow. A model of another instance is followed through `/api/federation/follows`.
+pub async fn follow_local(
+    state: &AppState,
+    user: &crate::accounts::User,
+    username: String,
+    on: bool,
+) -> Result<livestars_api::FollowState, ApiError> {
+    state.limits.by_account(&state.limits.follows, user.id)?;
+    let user = user.clone();
+    let (following, followers) = state
+        .db
+        .write(move |conn| {
+            if on {
+                profiles::follows::follow(conn, &user, &username)?;
+            } else {
+                profiles::follows::unfollow(conn, &user, &username)?;
+            }
+            profiles::follows::state(conn, Some(user.id), &username)
+        })
+        .await?;
+    Ok(livestars_api::FollowState {
+        following,
+        followers,
+    })
+}
+
+#[utoipa::path(put, path = "/api/profiles/{username}/follow", tag = "profiles",
+    params(("username" = String, Path, description = "The model's username")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Following her", body = livestars_api::FollowState),
+        (status = 400, description = "Oneself", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such model here", body = ErrorBody),
+        (status = 429, description = "Too many follows; see Retry-After", body = ErrorBody)))]
+pub async fn follow(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    username: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = follow_local(&state, &current.user, username.into_inner(), true).await?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+#[utoipa::path(delete, path = "/api/profiles/{username}/follow", tag = "profiles",
+    params(("username" = String, Path, description = "The model's username")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Not following her", body = livestars_api::FollowState),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such model here", body = ErrorBody),
+        (status = 429, description = "Too many follows; see Retry-After", body = ErrorBody)))]
+pub async fn unfollow(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    username: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = follow_local(&state, &current.user, username.into_inner(), false).await?;
+    Ok(HttpResponse::Ok().json(s))
+}

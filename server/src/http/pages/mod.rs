@@ -11,6 +11,7 @@ mod account;
 mod accounts;
 mod assets;
 mod directory;
+mod following;
 mod models;
 mod studio;
 mod wallet;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/signout").route(web::post().to(accounts::sign_out)))
         .service(web::resource("/@{handle}").route(web::get().to(models::model)))
         .service(web::resource("/@{handle}/follow").route(web::post().to(models::follow)))
+        .service(web::resource("/following").route(web::get().to(following::following)))
         .service(
             web::resource("/@{name}/live")
                 .route(web::get().to(models::room))

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{live_and_usd, render, see_other, PageError, Viewer};
 use crate::http::api::federation::{follow_remote, profile_of, unfollow_remote};
 use crate::http::api::ledger::tip_as;
+use crate::http::api::profiles::follow_local;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
@@ -19,6 +20,10 @@ struct ModelPage<'a> {
     v: &'a Viewer,
     p: Profile,
     room: Room,
+    /// Whether the signed-in viewer follows her, and how many accounts here do.
+    following: bool,
+    followers: i64,
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -59,7 +64,7 @@ pub async fn model(
 ) -> Result<HttpResponse, PageError> {
     let handle = handle.into_inner();
     match handle.split_once('@') {
-        None => local_model(&state, &v, handle).await,
+        None => local_model(&state, &v, handle, None, StatusCode::OK).await,
         Some((name, host)) if host.eq_ignore_ascii_case(&state.fed.domain) => {
             Ok(see_other(&format!("/@{name}")))
         }
@@ -89,9 +94,25 @@ async fn local_model(
     state: &AppState,
     v: &Viewer,
     name: String,
+    error: Option<String>,
+    status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
     let (p, room) = load_local(state, name).await?;
-    Ok(render(v, StatusCode::OK, &ModelPage { v, p, room }))
+    let (viewer, n) = (v.user.as_ref().map(|u| u.id), p.username.clone());
+    let (following, followers) = state
+        .db
+        .read(move |c| crate::profiles::follows::state(c, viewer, &n))
+        .await
+        .map_err(ApiError::from)?;
+    let page = ModelPage {
+        v,
+        p,
+        room,
+        following,
+        followers,
+        error,
+    };
+    Ok(render(v, status, &page))
 }
 
 /// Her page from what this instance has cached; nothing is fetched for a page view.
@@ -168,7 +189,7 @@ pub struct FollowForm {
     action: String,
 }
 
-/// Follow or unfollow a model of another instance (through federation).
+/// Follow or unfollow a model: of this instance directly, of another through federation.
 pub async fn follow(
     state: web::Data<AppState>,
     v: Viewer,
@@ -180,9 +201,16 @@ pub async fn follow(
     let Some(user) = v.user.as_ref() else {
         return Ok(see_other(&format!("/signin?next=/@{handle}")));
     };
-    let done = match f.action.as_str() {
-        "follow" => follow_remote(&state, user, &handle).await.map(|_| ()),
-        "unfollow" => unfollow_remote(&state, user, &handle).await,
+    let local = !handle.contains('@');
+    let done = match (f.action.as_str(), local) {
+        ("follow", true) => follow_local(&state, user, handle.clone(), true)
+            .await
+            .map(|_| ()),
+        ("unfollow", true) => follow_local(&state, user, handle.clone(), false)
+            .await
+            .map(|_| ()),
+        ("follow", false) => follow_remote(&state, user, &handle).await.map(|_| ()),
+        ("unfollow", false) => unfollow_remote(&state, user, &handle).await,
         _ => Err(ApiError::bad_request(
             "invalid_request",
             "follow or unfollow",
@@ -192,7 +220,11 @@ pub async fn follow(
         Ok(()) => Ok(see_other(&format!("/@{handle}"))),
         Err(e) => {
             let msg = super::sentence(&e.message);
-            remote_model(&state, &v, handle, Some(msg), e.status).await
+            if local {
+                local_model(&state, &v, handle, Some(msg), e.status).await
+            } else {
+                remote_model(&state, &v, handle, Some(msg), e.status).await
+            }
         }
     }
 }
