@@ -11,6 +11,7 @@
 //! requests (audiences change, boosts decay), so a room may move across a page boundary while a
 //! client pages; it is never duplicated within one page.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,7 +42,8 @@ struct Snapshot {
 struct Page {
     generation: u64,
     built: Instant,
-    body: Body,
+    /// What a page was made into: JSON bytes, or the web page's rendered cards.
+    value: Arc<dyn Any + Send + Sync>,
 }
 
 /// Rendered JSON, shared between requests without copying.
@@ -78,8 +80,30 @@ impl Directory {
 
     /// One page of the directory as JSON bytes.
     pub async fn page(&self, db: &Db, q: &DirectoryQuery) -> Result<Body, RoomError> {
+        self.rendered(db, q, "json", |page| {
+            serde_json::to_vec(page)
+                .map(Body::from)
+                .map_err(|e| RoomError::Invalid {
+                    field: "directory",
+                    message: e.to_string(),
+                })
+        })
+        .await
+    }
+
+    /// One page of the directory made into a `T` by `make` (`kind` names the making: JSON
+    /// bytes, a web page's rendered cards), cached per query like the snapshots: the same
+    /// request within [`TTL`] and without a room change is served without ranking or
+    /// rendering again.
+    pub async fn rendered<T: Clone + Send + Sync + 'static>(
+        &self,
+        db: &Db,
+        q: &DirectoryQuery,
+        kind: &'static str,
+        make: impl FnOnce(&DirectoryPage) -> Result<T, RoomError>,
+    ) -> Result<T, RoomError> {
         let key = format!(
-            "{}\u{0}{:?}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
+            "{kind}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
             q.status.unwrap_or(RoomStatus::Live).as_str(),
             q.scope.unwrap_or_default(),
             q.tag.as_deref().unwrap_or(""),
@@ -89,16 +113,11 @@ impl Directory {
             q.limit,
         );
         let generation = self.generation.load(Ordering::SeqCst);
-        if let Some(body) = self.cached_page(&key, generation) {
-            return Ok(body);
+        if let Some(value) = self.cached_page::<T>(&key, generation) {
+            return Ok(value);
         }
         let page = self.ranked_page(db, q).await?;
-        let body: Body = serde_json::to_vec(&page)
-            .map_err(|e| RoomError::Invalid {
-                field: "directory",
-                message: e.to_string(),
-            })?
-            .into();
+        let value = make(&page)?;
         let mut pages = lock(&self.pages);
         if pages.len() >= MAX_PAGES {
             pages.clear();
@@ -108,10 +127,10 @@ impl Directory {
             Page {
                 generation,
                 built: Instant::now(),
-                body: body.clone(),
+                value: Arc::new(value.clone()),
             },
         );
-        Ok(body)
+        Ok(value)
     }
 
     /// One page of the directory, typed (the web pages render it themselves).
@@ -141,10 +160,13 @@ impl Directory {
         Ok(paginate(&ranked, q, after, limit as usize))
     }
 
-    fn cached_page(&self, key: &str, generation: u64) -> Option<Body> {
+    fn cached_page<T: Clone + 'static>(&self, key: &str, generation: u64) -> Option<T> {
         let pages = lock(&self.pages);
         let p = pages.get(key)?;
-        (p.generation == generation && p.built.elapsed() < TTL).then(|| p.body.clone())
+        if p.generation != generation || p.built.elapsed() >= TTL {
+            return None;
+        }
+        p.value.downcast_ref::<T>().cloned()
     }
 
     async fn snapshot(

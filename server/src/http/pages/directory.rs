@@ -6,10 +6,12 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use livestars_api::{DirectoryQuery, DirectoryScope, RankedRoom, RoomStatus};
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::{render, PageError, Viewer};
 use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::rooms::RoomError;
 
 /// The home page's query: the directory's filters as a form sends them (empty = unset).
 #[derive(Deserialize, Default)]
@@ -106,14 +108,37 @@ fn card(r: &RankedRoom) -> Card {
 }
 
 #[derive(Template)]
+#[template(path = "room_cards.html")]
+struct RoomCards {
+    cards: Vec<Card>,
+}
+
+/// A page of the directory as the home page shows it, the same for every viewer: rendered once
+/// and cached with the directory's pages.
+#[derive(Clone, Default)]
+struct Rooms {
+    /// The rendered cards (HTML, escaped by their template).
+    cards: Arc<str>,
+    empty: bool,
+    next_cursor: Option<String>,
+    formula: String,
+}
+
+/// What the home template reads of [`Rooms`], with this request's next-page link.
+struct RoomsView {
+    cards: Arc<str>,
+    empty: bool,
+    next: Option<String>,
+    formula: String,
+}
+
+#[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
     v: &'a Viewer,
-    cards: Vec<Card>,
+    rooms: RoomsView,
     q: &'a HomeQuery,
     heading: String,
-    next: Option<String>,
-    formula: String,
     error: Option<String>,
 }
 
@@ -158,31 +183,50 @@ async fn show(
         scope: Some(scope),
         q: opt(&q.q),
     };
-    let (page, error, status_code) = match state.directory.ranked_page(&state.db, &dq).await {
-        Ok(p) => (Some(p), None, StatusCode::OK),
+    let made = state
+        .directory
+        .rendered(&state.db, &dq, "home", |page| {
+            let cards = RoomCards {
+                cards: page.rooms.iter().map(card).collect(),
+            }
+            .render()
+            .map_err(|e| RoomError::Invalid {
+                field: "directory",
+                message: e.to_string(),
+            })?;
+            Ok(Rooms {
+                cards: cards.into(),
+                empty: page.rooms.is_empty(),
+                next_cursor: page.next_cursor.clone(),
+                formula: page.formula.clone(),
+            })
+        })
+        .await;
+    let (rooms, error, status_code) = match made {
+        Ok(r) => (r, None, StatusCode::OK),
         Err(e) => {
             let e = ApiError::from(e);
-            (None, Some(super::sentence(&e.message)), e.status)
+            (
+                Rooms::default(),
+                Some(super::sentence(&e.message)),
+                e.status,
+            )
         }
     };
-    let (cards, next, formula) = match page {
-        Some(p) => (
-            p.rooms.iter().map(card).collect(),
-            p.next_cursor.map(|c| next_link(q, &c)),
-            p.formula,
-        ),
-        None => (vec![], None, String::new()),
+    let rooms = RoomsView {
+        next: rooms.next_cursor.as_deref().map(|c| next_link(q, c)),
+        cards: rooms.cards,
+        empty: rooms.empty,
+        formula: rooms.formula,
     };
     Ok(render(
         v,
         status_code,
         &HomePage {
             v,
-            cards,
+            rooms,
             q,
             heading,
-            next,
-            formula,
             error,
         },
     ))
