@@ -2,12 +2,13 @@
 # Install what building and testing Live Stars needs on a fresh Debian machine: the C libraries
 # diesel links (SQLite, libpq), PostgreSQL for the test suite, Python for schemathesis, tmux for the console's
 # end-to-end tests (socat and openssl for its HTTPS test), the Go `age` CLI that checks the ID
-# envelope from outside, Debian's chromium and chromium-driver for the web pages' browser tests.
+# envelope from outside, Debian's chromium and chromium-driver, and firefox-esr with Mozilla's
+# geckodriver (built from crates.io), for the web pages' browser tests.
 # Idempotent: installs only what is missing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 need=()
-for pkg in pkg-config libsqlite3-dev libpq-dev postgresql postgresql-client curl python3 python3-venv tmux socat openssl ca-certificates age chromium chromium-driver; do
+for pkg in pkg-config libsqlite3-dev libpq-dev postgresql postgresql-client curl python3 python3-venv tmux socat openssl ca-certificates age chromium chromium-driver firefox-esr; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -39,4 +40,13 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install a Rust toolchain (https://rustup.rs) first" >&2
   exit 1
+fi
+
+# geckodriver (Firefox's WebDriver server) is not packaged by Debian; Mozilla publishes it on
+# crates.io. Pinned; built once into cargo's bin directory.
+gecko_version=0.37.1
+gecko="$(command -v geckodriver || echo "${CARGO_HOME:-$HOME/.cargo}/bin/geckodriver")"
+if ! "$gecko" --version 2>/dev/null | grep -q "geckodriver $gecko_version"; then
+  echo "setup: building geckodriver $gecko_version from crates.io"
+  cargo install --quiet --locked geckodriver --version "$gecko_version"
 fi

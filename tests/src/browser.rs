@@ -1,4 +1,5 @@
-//! A real headless Chromium (Debian `chromium` + `chromium-driver`), driven over W3C WebDriver.
+//! A real headless Chromium (Debian `chromium` + `chromium-driver`), or Firefox (Debian
+//! `firefox-esr` + Mozilla's `geckodriver` from crates.io), driven over W3C WebDriver.
 //!
 //! A small client of our own over reqwest: the few commands the page tests need (navigate, find,
 //! type, click, read text, run a script, screenshot). Each [`Browser`] runs its own
@@ -26,15 +27,33 @@ fn gate() -> Arc<Semaphore> {
 }
 
 fn which(names: &[&str]) -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|c| c.join("bin"));
     for n in names {
-        for dir in ["/usr/bin", "/usr/local/bin", "/usr/lib/chromium"] {
-            let p = PathBuf::from(dir).join(n);
+        let dirs = ["/usr/bin", "/usr/local/bin", "/usr/lib/chromium"]
+            .into_iter()
+            .map(PathBuf::from)
+            .chain(cargo_bin.clone());
+        for dir in dirs {
+            let p = dir.join(n);
             if p.exists() {
                 return p;
             }
         }
     }
-    panic!("{names:?} not found: install Debian's chromium and chromium-driver (scripts/setup.sh)");
+    panic!(
+        "{names:?} not found: install Debian's chromium, chromium-driver and firefox-esr, and \
+         geckodriver from crates.io (scripts/setup.sh)"
+    );
+}
+
+/// Which browser a [`Browser`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
 }
 
 /// A page element, by its WebDriver id.
@@ -43,6 +62,7 @@ pub struct Element(String);
 
 /// One headless Chromium session.
 pub struct Browser {
+    engine: Engine,
     http: reqwest::Client,
     driver: Child,
     port: u16,
@@ -54,17 +74,37 @@ impl Browser {
     /// Start chromedriver and a Chromium session with a window of `width`×`height` CSS pixels
     /// (fake camera and microphone, for the video pages).
     pub async fn start(width: u32, height: u32) -> Browser {
+        Browser::launch(Engine::Chromium, width, height).await
+    }
+
+    /// Start geckodriver and a headless Firefox session with a window of `width`×`height`.
+    pub async fn firefox(width: u32, height: u32) -> Browser {
+        Browser::launch(Engine::Firefox, width, height).await
+    }
+
+    async fn launch(engine: Engine, width: u32, height: u32) -> Browser {
         let permit = gate().acquire_owned().await.expect("browser gate");
         let port = livestars_testkit::free_port();
-        let log = std::env::temp_dir().join(format!("livestars-chromedriver-{port}.log"));
-        let driver = Command::new(which(&["chromedriver"]))
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
+        let log = std::env::temp_dir().join(format!("livestars-webdriver-{port}.log"));
+        let mut cmd = match engine {
+            Engine::Chromium => {
+                let mut c = Command::new(which(&["chromedriver"]));
+                c.arg(format!("--port={port}"))
+                    .arg(format!("--log-path={}", log.display()));
+                c
+            }
+            Engine::Firefox => {
+                let mut c = Command::new(which(&["geckodriver"]));
+                c.arg("--port").arg(port.to_string());
+                c
+            }
+        };
+        let driver = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver starts");
+            .expect("the WebDriver server starts");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -77,29 +117,48 @@ impl Browser {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the WebDriver server did not start"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let caps = json!({
-            "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": which(&["chromium", "chromium-browser"]),
-                    "args": [
-                        "--headless=new",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-dev-shm-usage",
-                        "--disable-extensions",
-                        "--renderer-process-limit=1",
-                        "--no-first-run",
-                        "--use-fake-device-for-media-stream",
-                        "--use-fake-ui-for-media-stream",
-                        format!("--window-size={width},{height}"),
-                    ]
-                }
-            }}
-        });
+        let caps = match engine {
+            Engine::Chromium => json!({
+                "capabilities": { "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": which(&["chromium", "chromium-browser"]),
+                        "args": [
+                            "--headless=new",
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--disable-dev-shm-usage",
+                            "--disable-extensions",
+                            "--renderer-process-limit=1",
+                            "--no-first-run",
+                            "--use-fake-device-for-media-stream",
+                            "--use-fake-ui-for-media-stream",
+                            format!("--window-size={width},{height}"),
+                        ]
+                    }
+                }}
+            }),
+            Engine::Firefox => json!({
+                "capabilities": { "alwaysMatch": {
+                    "browserName": "firefox",
+                    "moz:firefoxOptions": {
+                        "binary": which(&["firefox-esr", "firefox"]),
+                        "args": ["-headless", format!("--width={width}"), format!("--height={height}")],
+                        "prefs": {
+                            "media.navigator.streams.fake": true,
+                            "media.navigator.permission.disabled": true,
+                            "dom.ipc.processCount": 1
+                        }
+                    }
+                }}
+            }),
+        };
         let r: Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -114,6 +173,7 @@ impl Browser {
             .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
             .to_string();
         Browser {
+            engine,
             http,
             driver,
             port,
@@ -397,6 +457,12 @@ impl Drop for Browser {
                 self.session
             );
             let _ = std::io::Read::read(&mut s, &mut [0u8; 256]);
+        }
+        if self.engine == Engine::Firefox {
+            // geckodriver has no shutdown command; the session's end closed Firefox.
+            let _ = self.driver.kill();
+            let _ = self.driver.wait();
+            return;
         }
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));

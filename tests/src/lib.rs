@@ -362,32 +362,42 @@ impl Instance {
     /// Start a federating instance at `http://localhost:<port>` (debug federation: http, ports
     /// and loopback allowed), on `backend`, with extra `LIVESTARS_*` settings.
     pub fn federating(backend: Backend, env: &[(&str, &str)]) -> Instance {
-        let port = free_port();
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(livestars_testkit::TestDatabase::create("ls_e2e").keep().1),
         };
-        let args = vec![
-            "serve".into(),
-            "--bind".into(),
-            format!("127.0.0.1:{port}"),
-            "--public-url".into(),
-            format!("http://localhost:{port}"),
-            "--federation-debug".into(),
-        ];
-        let env = env
+        let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut i = Self::spawn(
-            args,
-            env,
-            database_url,
-            tempfile::tempdir().expect("tempdir"),
-            std::sync::Arc::new(tempfile::tempdir().expect("tempdir")),
-        );
-        i.url = format!("http://localhost:{port}");
-        i
+        // The public URL names the port, so it is chosen before the process binds it; another
+        // process (a browser's driver) may take it in between: then again, on another port.
+        let mut failures = vec![];
+        for _ in 0..3 {
+            let port = free_port();
+            let args = vec![
+                "serve".into(),
+                "--bind".into(),
+                format!("127.0.0.1:{port}"),
+                "--public-url".into(),
+                format!("http://localhost:{port}"),
+                "--federation-debug".into(),
+            ];
+            match Self::try_spawn(
+                args,
+                env.clone(),
+                database_url.clone(),
+                tempfile::tempdir().expect("tempdir"),
+                std::sync::Arc::new(tempfile::tempdir().expect("tempdir")),
+            ) {
+                Ok(mut i) => {
+                    i.url = format!("http://localhost:{port}");
+                    return i;
+                }
+                Err(log) => failures.push(log),
+            }
+        }
+        panic!("livestars did not start three times: {failures:#?}");
     }
 
     /// A second `livestars serve` process of the same instance: the same database, public URL
@@ -424,6 +434,18 @@ impl Instance {
         data_dir: tempfile::TempDir,
         log_dir: std::sync::Arc<tempfile::TempDir>,
     ) -> Instance {
+        Self::try_spawn(args, env, database_url, data_dir, log_dir)
+            .unwrap_or_else(|log| panic!("livestars did not start; its log:\n{log}"))
+    }
+
+    /// Start a process; when it does not come up, its log.
+    fn try_spawn(
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        database_url: Option<String>,
+        data_dir: tempfile::TempDir,
+        log_dir: std::sync::Arc<tempfile::TempDir>,
+    ) -> Result<Instance, String> {
         use std::io::{BufRead, BufReader};
         let stderr = if std::env::var_os("LIVESTARS_E2E_LOGS").is_some() {
             std::process::Stdio::inherit()
@@ -455,12 +477,14 @@ impl Instance {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("Live Stars listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Instance {
+        let Some(url) = line.trim().strip_prefix("Live Stars listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(log_dir.path().join("server.log"));
+            return Err(format!("first line {line:?}; {}", log.unwrap_or_default()));
+        };
+        let url = url.to_string();
+        Ok(Instance {
             url,
             data_dir,
             child,
@@ -469,7 +493,7 @@ impl Instance {
             env,
             shares_db: false,
             log_dir,
-        }
+        })
     }
 
     /// The federation domain (`localhost:<port>`).

@@ -231,6 +231,14 @@ async fn a_viewer_finds_a_model_signs_up_and_opens_her_room(backend: Backend) {
     assert_eq!(b.text("#followers").await, "0 followers here");
     b.goto(&format!("{}/following", i.url)).await;
     b.find("#following-none").await;
+    // "Report her room" on her page opens the room's report form.
+    b.goto(&format!("{}/@anna", i.url)).await;
+    b.click("#report-link").await;
+    wait_url(&b, "/@anna/live#report").await;
+    let open = b
+        .script("return document.getElementById('report').open", vec![])
+        .await;
+    assert_eq!(open, json!(true));
 
     // On a phone, 360 px wide: nothing wider than the screen.
     b.set_window(360, 780).await;
@@ -1114,4 +1122,49 @@ async fn a_viewer_follows_a_model_of_another_instance() {
     b.goto(&format!("{}/@{handle}", a.url)).await;
     b.click("main form button").await;
     assert!(b.try_find("#follow-state").await.is_none(), "unfollowed");
+}
+
+/// The same pages in Firefox (Debian `firefox-esr`, Mozilla's geckodriver): a model seals her ID
+/// document in Firefox (age-encryption there, opened by the Go `age` CLI and the console's
+/// code), goes live once approved; a viewer signs up, finds her card and opens her room, whose
+/// tip form explains a bad amount; axe finds nothing serious on either page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_in_firefox() {
+    let http = http_client();
+    let i = Instance::federating(Backend::Sqlite, &[]);
+    let admin = i.create_admin("root");
+    let b = Browser::firefox(1280, 900).await;
+    b.goto(&format!("{}/signup", i.url)).await;
+    b.fill("#username", "mia").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    b.find("#signed-in-as").await;
+    b.goto(&format!("{}/studio", i.url)).await;
+    b.click("#become-model").await;
+    b.find("#studio-notice").await;
+    browser_sealed_document(&b, &http, &i, &admin).await;
+    b.goto(&format!("{}/studio", i.url)).await;
+    assert!(b.text("#verification-status").await.starts_with("Approved"));
+    assert_accessible(&b, "studio in Firefox").await;
+    b.click("#go-live").await;
+    assert_eq!(b.text("#studio-notice").await, "You are live.");
+    sign_out(&b).await;
+
+    b.goto(&format!("{}/signup", i.url)).await;
+    b.fill("#username", "vic").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.text("#signed-in-as").await, "vic");
+    b.goto(&format!("{}/", i.url)).await;
+    let card = "#rooms li[data-model='mia']";
+    assert_accessible(&b, "home in Firefox").await;
+    b.click(&format!("{card} h2 a")).await;
+    wait_url(&b, "/@mia/live").await;
+    assert_eq!(b.text("#room-state").await.to_lowercase(), "live");
+    b.fill("#amount", "abc").await;
+    b.click("#tip-form button").await;
+    let err = b.text("#form-error").await;
+    assert!(err.contains("decimal number of LIVE"), "{err}");
+    assert_accessible(&b, "room in Firefox").await;
+    b.screenshot(&screenshots().join("room-firefox.png")).await;
 }

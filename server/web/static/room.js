@@ -31,3 +31,9 @@ for (const preset of document.querySelectorAll("button.preset[data-amount]")) {
     }
   });
 }
+
+// Arriving from "Report her room" on the model page: the report form is open.
+if (window.location.hash === "#report") {
+  const report = document.getElementById("report");
+  if (report) report.open = true;
+}

@@ -52,10 +52,7 @@ pub async fn delete(
     v: Viewer,
     f: web::Form<DeleteForm>,
 ) -> Result<HttpResponse, PageError> {
-    v.check_csrf(&f.csrf)?;
-    let Some(user) = v.user.clone() else {
-        return Ok(see_other("/signin?next=/account"));
-    };
+    let user = v.form_user(&f.csrf, "/account")?;
     let confirm = DeleteAccountRequest {
         password: Some(f.password.clone()),
         nonce: None,

@@ -97,6 +97,13 @@ impl Viewer {
     }
 
     /// Whether a posted form's token is this browser's (constant time).
+    /// The signed-in user of a posted form whose CSRF token is right; a visitor who is not
+    /// signed in is sent to sign in, then back to `next`.
+    pub fn form_user(&self, csrf: &str, next: &str) -> Result<User, PageError> {
+        self.check_csrf(csrf)?;
+        self.user.clone().ok_or_else(|| PageError::sign_in(next))
+    }
+
     pub fn check_csrf(&self, posted: &str) -> Result<(), PageError> {
         let (a, b) = (self.csrf.as_bytes(), posted.as_bytes());
         let same = !self.new_csrf
@@ -217,6 +224,8 @@ pub fn signed_out(to: &str) -> Result<HttpResponse, PageError> {
 pub struct PageError {
     pub status: StatusCode,
     pub message: String,
+    /// Where to send the browser instead of showing an error (to sign in first).
+    redirect: Option<String>,
 }
 
 impl PageError {
@@ -224,6 +233,16 @@ impl PageError {
         PageError {
             status,
             message: message.into(),
+            redirect: None,
+        }
+    }
+
+    /// Not signed in: to the sign-in page, then back to `next`.
+    pub fn sign_in(next: &str) -> Self {
+        PageError {
+            status: StatusCode::SEE_OTHER,
+            message: "sign in first".into(),
+            redirect: Some(format!("/signin?next={next}")),
         }
     }
 
@@ -265,7 +284,10 @@ impl actix_web::ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.page(None)
+        match &self.redirect {
+            Some(to) => see_other(to),
+            None => self.page(None),
+        }
     }
 }
 

@@ -196,11 +196,8 @@ pub async fn follow(
     handle: web::Path<String>,
     f: web::Form<FollowForm>,
 ) -> Result<HttpResponse, PageError> {
-    v.check_csrf(&f.csrf)?;
     let handle = handle.into_inner();
-    let Some(user) = v.user.as_ref() else {
-        return Ok(see_other(&format!("/signin?next=/@{handle}")));
-    };
+    let user = &v.form_user(&f.csrf, &format!("/@{handle}"))?;
     let local = !handle.contains('@');
     let done = match (f.action.as_str(), local) {
         ("follow", true) => follow_local(&state, user, handle.clone(), true)
@@ -325,11 +322,8 @@ pub async fn tip(
     name: web::Path<String>,
     f: web::Form<TipForm>,
 ) -> Result<HttpResponse, PageError> {
-    v.check_csrf(&f.csrf)?;
     let name = name.into_inner();
-    let Some(user) = v.user.clone() else {
-        return Ok(see_other(&format!("/signin?next=/@{name}/live")));
-    };
+    let user = v.form_user(&f.csrf, &format!("/@{name}/live"))?;
     let (_, room) = load_local(&state, name.clone()).await?;
     let attempt = tip_as(&state, user, room.id, f.amount.trim(), &f.key);
     match attempt.await {
@@ -359,11 +353,8 @@ pub async fn report(
     name: web::Path<String>,
     f: web::Form<ReportForm>,
 ) -> Result<HttpResponse, PageError> {
-    v.check_csrf(&f.csrf)?;
     let name = name.into_inner();
-    let Some(user) = v.user.clone() else {
-        return Ok(see_other(&format!("/signin?next=/@{name}/live")));
-    };
+    let user = v.form_user(&f.csrf, &format!("/@{name}/live"))?;
     let (_, room) = load_local(&state, name.clone()).await?;
     let new = livestars_api::NewReport {
         room_id: room.id,

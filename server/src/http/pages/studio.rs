@@ -187,10 +187,7 @@ pub async fn post(
     form: web::Path<String>,
     f: web::Form<StudioForm>,
 ) -> Result<HttpResponse, PageError> {
-    v.check_csrf(&f.csrf)?;
-    let Some(user) = v.user.clone() else {
-        return Ok(see_other("/signin?next=/studio"));
-    };
+    let user = v.form_user(&f.csrf, "/studio")?;
     let f = f.into_inner();
     let form = form.into_inner();
     let u = user.clone();

@@ -129,10 +129,7 @@ pub async fn withdraw_form(
     v: Viewer,
     f: web::Form<WithdrawForm>,
 ) -> Result<HttpResponse, PageError> {
-    v.check_csrf(&f.csrf)?;
-    let Some(user) = v.user.clone() else {
-        return Ok(see_other("/signin?next=/wallet"));
-    };
+    let user = v.form_user(&f.csrf, "/wallet")?;
     match withdraw(&state, user.clone(), f.amount.trim(), &f.key).await {
         Ok((_, p)) => Ok(see_other(&format!("/wallet?payout={}", p.id))),
         Err(e) => {
