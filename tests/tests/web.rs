@@ -423,6 +423,30 @@ async fn forms_without_the_csrf_token_or_from_another_site_change_nothing() {
         .await
         .expect("me");
     assert_eq!(me.status(), 200, "still signed in");
+
+    // Signing in again in the same browser ends the session it had.
+    let r = http
+        .post(format!("{}/signin", i.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "cookie",
+            format!("livestars_csrf={csrf}; livestars_session={session}"),
+        )
+        .body(form(&csrf, "mallory"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    let fresh = set_cookie(&r, "livestars_session").expect("session cookie");
+    for (token, want) in [(&session, 401), (&fresh, 200)] {
+        let me = http
+            .get(format!("{}/api/me", i.url))
+            .header("cookie", format!("livestars_session={token}"))
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(me.status(), want);
+    }
 }
 
 /// The URLs our federated objects publish are pages for a browser and JSON for a server.

@@ -105,12 +105,28 @@ pub async fn sign_in_page(v: Viewer, q: web::Query<NextQuery>) -> HttpResponse {
     )
 }
 
-/// A new session for `user`, its cookie, and on to `next` (a path on this site).
+/// End the session this browser's cookie carries, if any (the token stops working at once).
+async fn end_cookie_session(state: &AppState, req: &HttpRequest) -> Result<(), PageError> {
+    if let Some(token) = req.cookie(crate::http::auth::SESSION_COOKIE) {
+        let token = token.value().to_string();
+        state
+            .db
+            .write(move |conn| crate::accounts::revoke_token(conn, &token))
+            .await
+            .map_err(crate::http::error::ApiError::from)?;
+    }
+    Ok(())
+}
+
+/// A new session for `user`, its cookie, and on to `next` (a path on this site). A session
+/// the browser already had ends: signing in again leaves no second token behind.
 async fn signed_in(
     state: &AppState,
+    req: &HttpRequest,
     user: &crate::accounts::User,
     next: &str,
 ) -> Result<HttpResponse, PageError> {
+    end_cookie_session(state, req).await?;
     let (token, _) = open_session(state, user).await?;
     let mut res = see_other(local_path(next));
     res.add_cookie(&session_cookie(state, token))
@@ -141,7 +157,7 @@ pub async fn sign_up(
             ));
         }
     };
-    signed_in(&state, &user, &f.next).await
+    signed_in(&state, &req, &user, &f.next).await
 }
 
 pub async fn sign_in(
@@ -165,7 +181,7 @@ pub async fn sign_in(
             ));
         }
     };
-    signed_in(&state, &user, &f.next).await
+    signed_in(&state, &req, &user, &f.next).await
 }
 
 #[derive(Deserialize)]
@@ -182,14 +198,7 @@ pub async fn sign_out(
     f: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     v.check_csrf(&f.csrf)?;
-    if let Some(token) = req.cookie(crate::http::auth::SESSION_COOKIE) {
-        let token = token.value().to_string();
-        state
-            .db
-            .write(move |conn| crate::accounts::revoke_token(conn, &token))
-            .await
-            .map_err(crate::http::error::ApiError::from)?;
-    }
+    end_cookie_session(&state, &req).await?;
     super::signed_out("/")
 }
 
