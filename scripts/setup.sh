@@ -46,7 +46,8 @@ fi
 # crates.io. Pinned; built once into cargo's bin directory.
 gecko_version=0.37.1
 gecko="$(command -v geckodriver || echo "${CARGO_HOME:-$HOME/.cargo}/bin/geckodriver")"
-if ! "$gecko" --version 2>/dev/null | grep -q "geckodriver $gecko_version"; then
+gecko_have=$("$gecko" --version 2>/dev/null || true)
+if [[ "$gecko_have" != "geckodriver $gecko_version"* ]]; then
   echo "setup: building geckodriver $gecko_version from crates.io"
   cargo install --quiet --locked geckodriver --version "$gecko_version"
 fi
