@@ -46,6 +46,8 @@ pub struct Config {
     pub iddoc_retention: String,
     /// Days a deleted document is kept, restricted, under `retain` (`LIVESTARS_IDDOC_RETAIN_DAYS`).
     pub iddoc_retain_days: u32,
+    /// Hours a room's chat lines are kept before they are deleted (`LIVESTARS_CHAT_RETENTION_HOURS`).
+    pub chat_retention_hours: u32,
     /// Federation over ActivityPub: `open` (default: talk to every instance not blocked) or
     /// `allowlist` (only instances an admin allowed) — the starting mode; admins change it at
     /// run time through the admin API (`LIVESTARS_FEDERATION_MODE`).
@@ -152,6 +154,8 @@ pub struct Limits {
     pub tips_per_account: String,
     /// Follows, unfollows and remote-model lookups per account.
     pub follows_per_account: String,
+    /// Chat lines per account.
+    pub chat_per_account: String,
     /// Open event streams per client address, and in total.
     pub streams_per_ip: u32,
     pub streams_total: u32,
@@ -169,6 +173,7 @@ impl Default for Limits {
             iddoc_uploads_per_day: 5,
             tips_per_account: "50/10".into(),
             follows_per_account: "60/3600".into(),
+            chat_per_account: "5/10".into(),
             streams_per_ip: 16,
             streams_total: 10_000,
         }
@@ -231,6 +236,9 @@ impl Limits {
     pub fn follows_per_account(&self) -> Result<Option<Rate>, ConfigError> {
         Rate::parse("limits.follows_per_account", &self.follows_per_account)
     }
+    pub fn chat_per_account(&self) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse("limits.chat_per_account", &self.chat_per_account)
+    }
 
     /// No limits at all (benchmarks that measure throughput, not refusals).
     pub fn unlimited() -> Limits {
@@ -244,6 +252,7 @@ impl Limits {
             iddoc_uploads_per_day: 1000,
             tips_per_account: "off".into(),
             follows_per_account: "off".into(),
+            chat_per_account: "off".into(),
             streams_per_ip: 10_000,
             streams_total: 100_000,
         }
@@ -258,6 +267,7 @@ impl Limits {
         self.uploads_per_account()?;
         self.tips_per_account()?;
         self.follows_per_account()?;
+        self.chat_per_account()?;
         if self.iddoc_uploads_per_day == 0 || self.streams_per_ip == 0 || self.streams_total == 0 {
             return Err(ConfigError::Invalid {
                 key: "limits",
@@ -324,6 +334,7 @@ impl Default for Config {
             iddoc_max_bytes: 10 * 1024 * 1024,
             iddoc_retention: "purge".into(),
             iddoc_retain_days: 0,
+            chat_retention_hours: 24,
         }
     }
 }
@@ -435,6 +446,9 @@ impl Config {
             "LIVESTARS_IDDOC_RETAIN_DAYS" => {
                 self.iddoc_retain_days = num("LIVESTARS_IDDOC_RETAIN_DAYS", &value)?
             }
+            "LIVESTARS_CHAT_RETENTION_HOURS" => {
+                self.chat_retention_hours = num("LIVESTARS_CHAT_RETENTION_HOURS", &value)?
+            }
             "LIVESTARS_FEDERATION_MODE" => self.federation_mode = value,
             "LIVESTARS_FEDERATION_DEBUG" => {
                 self.federation_debug = match value.trim() {
@@ -538,6 +552,7 @@ impl Config {
             }
             "LIVESTARS_LIMIT_TIPS_PER_ACCOUNT" => self.limits.tips_per_account = value,
             "LIVESTARS_LIMIT_FOLLOWS_PER_ACCOUNT" => self.limits.follows_per_account = value,
+            "LIVESTARS_LIMIT_CHAT_PER_ACCOUNT" => self.limits.chat_per_account = value,
             "LIVESTARS_LIMIT_STREAMS_PER_IP" => {
                 self.limits.streams_per_ip = num("LIVESTARS_LIMIT_STREAMS_PER_IP", &value)?
             }

@@ -7,7 +7,7 @@
 //! A transaction that rolls back sets nothing off. Events recorded outside a write transaction
 //! (a test calling a domain function on a bare connection) go nowhere.
 //!
-//! Plain data: ids and file names, nothing of the modules that record them.
+//! Plain data: ids, file names and wire types, nothing of the modules that record them.
 
 use std::cell::RefCell;
 use std::sync::{Arc, RwLock};
@@ -38,6 +38,8 @@ pub enum Event {
         units: i64,
         at: chrono::NaiveDateTime,
     },
+    /// A line was said in a room's chat.
+    Chatted(livestars_api::ChatLine),
     /// Activities were queued for delivery to other instances.
     DeliveryQueued,
     /// ID documents retired: their ciphertext files are to be removed, and, when keys were
@@ -53,7 +55,10 @@ impl Event {
     pub fn touches_directory(&self) -> bool {
         !matches!(
             self,
-            Event::DocumentRetired { .. } | Event::DeliveryQueued | Event::Tipped { .. }
+            Event::DocumentRetired { .. }
+                | Event::DeliveryQueued
+                | Event::Tipped { .. }
+                | Event::Chatted(_)
         )
     }
 

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use crate::accounts::{self, AccountError, User};
 use crate::db::now;
 use crate::db::schema::{
-    avatars, followers, follows, id_documents, model_follows, payouts, profiles, rooms, sessions,
-    users, wallets,
+    avatars, chat_messages, followers, follows, id_documents, model_follows, payouts, profiles,
+    rooms, sessions, users, wallets,
 };
 use crate::db::DbConnection;
 use crate::iddocs::Aftermath;
@@ -75,6 +75,9 @@ pub fn delete_account(
     )
     .execute(conn)?;
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
+    // Her chat lines go with her.
+    diesel::delete(chat_messages::table.filter(chat_messages::user_id.eq(user.id)))
+        .execute(conn)?;
     let t = now();
     diesel::update(users::table.find(user.id))
         .set((

@@ -51,6 +51,7 @@ pub struct Application {
     db: Db,
     server: Server,
     data_dir: std::path::PathBuf,
+    chat_retention: chrono::Duration,
     fed: Arc<Fed>,
     delivery: DeliverySettings,
     settle: Arc<crate::settlement::Service>,
@@ -143,12 +144,16 @@ impl Application {
                 referral_bps: config.referral_bps.clone(),
             },
         ));
-        // The room hub hears every committed tip, whichever way it was made.
+        // The room hub hears every committed tip and chat line, whichever way it was made.
+        use crate::rooms::events::RoomEvent;
         let room_events = Arc::new(crate::rooms::events::RoomEvents::default());
         {
             let (hub, settle) = (room_events.clone(), settle.clone());
             db.subscribe(Arc::new(move |_, events| {
                 for e in events {
+                    if let crate::events::Event::Chatted(line) = e {
+                        hub.publish(RoomEvent::Chat(line.clone()));
+                    }
                     if let crate::events::Event::Tipped {
                         room_id,
                         tip_id,
@@ -157,7 +162,7 @@ impl Application {
                         at,
                     } = e
                     {
-                        hub.publish(livestars_api::TipEvent {
+                        hub.publish(RoomEvent::Tip(livestars_api::TipEvent {
                             room_id: *room_id,
                             tip_id: *tip_id,
                             tipper: tipper.clone(),
@@ -165,7 +170,7 @@ impl Application {
                             units: *units,
                             amount_usd: settle.prices.known_rate().map(|r| r.usd(*units)),
                             at: at.and_utc(),
-                        });
+                        }));
                     }
                 }
             }));
@@ -184,6 +189,7 @@ impl Application {
         };
         let hasher = crate::accounts::Hasher::start(hash_threads, config.password_hash_queue)
             .map_err(StartError::Hashing)?;
+        let chat_retention = chrono::Duration::hours(i64::from(config.chat_retention_hours));
         let state = AppState {
             hasher,
             limits,
@@ -219,6 +225,7 @@ impl Application {
             db,
             server,
             data_dir,
+            chat_retention,
             fed,
             delivery,
             settle,
@@ -241,6 +248,7 @@ impl Application {
     /// Serve until stopped, with housekeeping running beside the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (db, dir) = (self.db.clone(), self.data_dir.clone());
+        let chat_retention = self.chat_retention;
         let housekeeping = tokio::spawn(async move {
             let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
             loop {
@@ -248,6 +256,13 @@ impl Application {
                 // What it ends or shreds reaches the directory and the files through events.
                 if let Err(e) = crate::iddocs::housekeeping(&db, &dir, crate::db::now()).await {
                     tracing::error!(error = %e, "housekeeping failed");
+                }
+                let before = crate::db::now() - chat_retention;
+                if let Err(e) = db
+                    .write(move |c| crate::rooms::chat::expire(c, before))
+                    .await
+                {
+                    tracing::error!(error = %e, "deleting old chat lines failed");
                 }
             }
         });

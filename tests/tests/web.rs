@@ -1192,3 +1192,65 @@ async fn the_pages_work_in_firefox() {
     assert_accessible(&b, "room in Firefox").await;
     b.screenshot(&screenshots().join("room-firefox.png")).await;
 }
+
+/// The room's chat over its socket: a guest reads along and sees a line arrive live; a viewer
+/// who signs up gets the backlog, says something (shown as text, never markup), and is told
+/// to slow down when he floods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_chat_in_a_room() {
+    let http = http_client();
+    let i = Instance::federating(Backend::Sqlite, &[]);
+    let admin = i.create_admin("root");
+    let (anna, room) = verified_model(&http, &i.url, &admin, "anna").await;
+    let (s, _) = api(
+        &http,
+        http.post(format!("{}/api/rooms/{room}/start", i.url))
+            .bearer_auth(&anna)
+            .json(&json!({ "status": "live" })),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let say = |text: &'static str| {
+        let (http, url, anna) = (http.clone(), i.url.clone(), anna.clone());
+        async move {
+            let (s, v) = api(
+                &http,
+                http.post(format!("{url}/api/rooms/{room}/chat"))
+                    .bearer_auth(&anna)
+                    .json(&json!({ "text": text })),
+            )
+            .await;
+            assert_eq!(s, 201, "{v}");
+        }
+    };
+    let b = Browser::start(1280, 900).await;
+    b.goto(&format!("{}/@anna/live", i.url)).await;
+    reload_free_text(&b, "#chat-state", "Read-only").await;
+    assert!(b.try_find("#chat-form").await.is_none(), "guests read only");
+    say("Welcome, everyone").await;
+    let line = reload_free_text(&b, "#chat-lines", "Welcome").await;
+    assert_eq!(line, "anna Welcome, everyone");
+
+    livestars_e2e::sign_up(&http, &i.url, "vic").await;
+    sign_in_page(&b, &i.url, "vic").await;
+    b.goto(&format!("{}/@anna/live", i.url)).await;
+    // The backlog arrives with the welcome.
+    reload_free_text(&b, "#chat-lines", "Welcome").await;
+    b.find("#chat-form:not([hidden])").await;
+    b.fill("#chat-text", "Hi <b>anna</b>").await;
+    b.click("#chat-send").await;
+    let shown = reload_free_text(&b, "#chat-lines li:last-child", "Hi").await;
+    assert_eq!(shown, "vic Hi <b>anna</b>");
+    assert!(b.try_find("#chat-lines b").await.is_none(), "shown as text");
+    let (_, lines) = api(&http, http.get(format!("{}/api/rooms/{room}/chat", i.url))).await;
+    assert_eq!(lines[1]["from"], "vic", "{lines}");
+    assert_accessible(&b, "room with chat").await;
+    // Flooding: the default limit is 5 lines in 10 s; the sixth is refused with a reason.
+    for n in 0..5 {
+        b.fill("#chat-text", &format!("line {n}")).await;
+        b.click("#chat-send").await;
+    }
+    let state = reload_free_text(&b, "#chat-state", "slow down").await;
+    assert!(state.contains("slow down"), "{state}");
+    b.screenshot(&screenshots().join("room-chat.png")).await;
+}

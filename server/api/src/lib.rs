@@ -311,6 +311,65 @@ pub struct TipEvent {
     pub at: DateTime<Utc>,
 }
 
+/// A line of a room's chat.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChatLine {
+    /// Increasing within the room: a client that reconnects asks for the lines after the last
+    /// one it saw.
+    pub id: i64,
+    pub room_id: i64,
+    /// The author's username.
+    pub from: String,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The room socket's protocol version; every frame carries it as `v`.
+pub const SOCKET_VERSION: u8 = 1;
+
+/// What a client sends over the room socket (JSON text frames, `{"v": 1, "type": …}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Say something in the room's chat (signed-in accounts only).
+    Chat { text: String },
+    /// Keep the connection alive; answered with `pong`.
+    Ping,
+}
+
+/// What the server sends over the room socket (JSON text frames, `{"v": 1, "type": …}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame: who you are here, whether you may chat, the lines you have not seen.
+    Welcome {
+        room_id: i64,
+        /// Your username, or `null` for an anonymous guest (read-only).
+        you: Option<String>,
+        can_chat: bool,
+        backlog: Vec<ChatLine>,
+    },
+    Chat(ChatLine),
+    Tip(TipEvent),
+    Pong,
+    /// Something the client sent was refused; the connection stays open.
+    Error {
+        code: String,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        retry_after: Option<u64>,
+    },
+}
+
+/// A frame with its protocol version, as it travels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Frame<T> {
+    pub v: u8,
+    #[serde(flatten)]
+    pub body: T,
+}
+
 /// Deleting one's account is confirmed with its password — or, for an account with a bound
 /// wallet (wallet-only accounts have no password), with a signed `delete_account` challenge
 /// of that wallet (`POST /api/wallet/challenges`).

@@ -224,6 +224,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    chat_messages (id) {
+        id -> BigInt,
+        room_id -> BigInt,
+        user_id -> BigInt,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     model_follows (user_id, model_id) {
         user_id -> BigInt,
         model_id -> BigInt,
@@ -427,6 +437,7 @@ diesel::joinable!(remote_rooms -> remote_actors (remote_actor_id));
 diesel::joinable!(deliveries -> outbox (outbox_id));
 diesel::joinable!(payout_attempts -> payouts (payout_id));
 diesel::joinable!(wallets -> users (user_id));
+diesel::joinable!(chat_messages -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -447,6 +458,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     follows,
     followers,
     model_follows,
+    chat_messages,
     remote_rooms,
     outbox,
     deliveries,

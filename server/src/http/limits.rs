@@ -142,6 +142,7 @@ pub struct Limits {
     pub uploads: Limiter,
     pub tips: Limiter,
     pub follows: Limiter,
+    pub chat: Limiter,
     pub streams: StreamCounter,
     header: Option<actix_web::http::header::HeaderName>,
     trusted: Vec<IpAddr>,
@@ -159,6 +160,7 @@ impl Limits {
             uploads: Limiter::new(l.uploads_per_account()?),
             tips: Limiter::new(l.tips_per_account()?),
             follows: Limiter::new(l.follows_per_account()?),
+            chat: Limiter::new(l.chat_per_account()?),
             streams: StreamCounter::new(l.streams_per_ip, l.streams_total),
             header: (!config.client_ip_header.is_empty())
                 .then(|| {

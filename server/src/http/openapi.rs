@@ -26,6 +26,8 @@ use super::{admin, api};
         api::profiles::avatar,
         api::profiles::set_avatar,
         api::profiles::follow,
+        api::socket::post_chat,
+        api::socket::get_chat,
         api::profiles::unfollow,
         api::rooms::directory,
         api::rooms::get,

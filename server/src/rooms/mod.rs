@@ -4,6 +4,7 @@
 //! The directory ([`directory`]) lists rooms in the order of the published ranking formula
 //! ([`ranking`]).
 
+pub mod chat;
 pub mod directory;
 pub mod events;
 pub mod ranking;

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod chat;
 mod errors;
 mod federation;
 mod iddocs;

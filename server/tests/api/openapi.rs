@@ -67,6 +67,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/me/payouts"),
     ("get", "/api/me/payouts/{id}"),
     ("get", "/api/rooms/{id}/events"),
+    ("get", "/api/rooms/{id}/chat"),
+    ("post", "/api/rooms/{id}/chat"),
     ("get", "/api/federation/lookup"),
     ("post", "/api/federation/follows"),
     ("delete", "/api/federation/follows/{handle}"),

@@ -8,6 +8,7 @@ pub mod profiles;
 pub mod reports;
 pub mod rooms;
 pub mod settlement;
+pub mod socket;
 
 use actix_web::{web, HttpResponse};
 use livestars_api::Health;
@@ -63,6 +64,12 @@ pub fn scope() -> actix_web::Scope {
         .service(web::resource("/rooms/{id}/stop").route(web::post().to(rooms::stop)))
         .service(web::resource("/rooms/{id}/tips").route(web::post().to(ledger::tip)))
         .service(web::resource("/rooms/{id}/events").route(web::get().to(settlement::room_events)))
+        .service(web::resource("/rooms/{id}/socket").route(web::get().to(socket::socket)))
+        .service(
+            web::resource("/rooms/{id}/chat")
+                .route(web::get().to(socket::get_chat))
+                .route(web::post().to(socket::post_chat)),
+        )
         .service(web::resource("/me/wallet").route(web::get().to(ledger::wallet)))
         .service(web::resource("/me/wallet/address").route(web::put().to(settlement::bind)))
         .service(web::resource("/settlement").route(web::get().to(settlement::info)))

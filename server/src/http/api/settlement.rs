@@ -380,10 +380,12 @@ pub async fn room_events(
         let chunk = match tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await
         {
             Err(_) => ": keep-alive\n\n".to_string(),
-            Ok(Ok(ev)) => format!(
+            Ok(Ok(crate::rooms::events::RoomEvent::Tip(ev))) => format!(
                 "event: tip\ndata: {}\n\n",
                 serde_json::to_string(&ev).unwrap_or_default()
             ),
+            // This stream carries tips only; chat travels over the room socket.
+            Ok(Ok(_)) => String::new(),
             Ok(Err(RecvError::Lagged(n))) => format!(": skipped {n} events\n\n"),
             Ok(Err(RecvError::Closed)) => return None,
         };
