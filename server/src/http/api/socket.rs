@@ -74,10 +74,10 @@ pub async fn socket(
         .streams
         .open(state.limits.client_key(&req))
         .ok_or_else(|| ApiError::rate_limited(15))?;
-    let backlog = backlog(&state, room_id, q.after).await?;
-    // Subscribed before the welcome is built: a line said in between arrives twice at most,
-    // and the client drops ids it has seen.
+    // Subscribed before the backlog is read: a line said in between arrives twice at most (the
+    // client drops ids it has seen), never not at all.
     let mut rx = state.events.subscribe(room_id);
+    let backlog = backlog(&state, room_id, q.after).await?;
     let (res, mut session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::bad_request("not_a_websocket", format!("open this as a WebSocket: {e}"))
     })?;
