@@ -38,6 +38,8 @@ pub enum Event {
         units: i64,
         at: chrono::NaiveDateTime,
     },
+    /// A room's audience counts changed.
+    AudienceChanged { room_id: i64 },
     /// A line was said in a room's chat.
     Chatted(livestars_api::ChatLine),
     /// Activities were queued for delivery to other instances.

@@ -52,10 +52,14 @@ pub struct Application {
     server: Server,
     data_dir: std::path::PathBuf,
     chat_retention: chrono::Duration,
+    events: Arc<crate::rooms::events::RoomEvents>,
     fed: Arc<Fed>,
     delivery: DeliverySettings,
     settle: Arc<crate::settlement::Service>,
 }
+
+/// How often changed audience counts are stored.
+const COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How often housekeeping runs (retention shredding, expired verifications, orphaned files).
 const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -199,7 +203,7 @@ impl Application {
             fed: fed.clone(),
             openapi_json: http::openapi::render().into(),
             settle: settle.clone(),
-            events: room_events,
+            events: room_events.clone(),
             tips,
         };
         let server = HttpServer::new(move || {
@@ -226,6 +230,7 @@ impl Application {
             server,
             data_dir,
             chat_retention,
+            events: room_events,
             fed,
             delivery,
             settle,
@@ -249,6 +254,34 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (db, dir) = (self.db.clone(), self.data_dir.clone());
         let chat_retention = self.chat_retention;
+        // Audience counts: the sockets of this process count them; stored at most every few
+        // seconds, only when they changed (an idle instance writes nothing).
+        let (counts_db, hub) = (self.db.clone(), self.events.clone());
+        let counts = tokio::spawn(async move {
+            let stale = counts_db.read(crate::rooms::with_audience).await;
+            if let Ok(ids) = stale {
+                let zero: Vec<(i64, i32, i32)> = ids.into_iter().map(|id| (id, 0, 0)).collect();
+                if !zero.is_empty() {
+                    let _ = counts_db
+                        .write(move |c| crate::rooms::set_counts(c, &zero))
+                        .await;
+                }
+            }
+            let mut every = tokio::time::interval(COUNTS_EVERY);
+            loop {
+                every.tick().await;
+                let changed = hub.take_changed_counts();
+                if changed.is_empty() {
+                    continue;
+                }
+                if let Err(e) = counts_db
+                    .write(move |c| crate::rooms::set_counts(c, &changed))
+                    .await
+                {
+                    tracing::warn!(error = %e, "storing audience counts failed");
+                }
+            }
+        });
         let housekeeping = tokio::spawn(async move {
             let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
             loop {
@@ -275,6 +308,7 @@ impl Application {
         let settlement = self.settle.spawn(&self.db);
         let result = self.server.await;
         housekeeping.abort();
+        counts.abort();
         worker.abort();
         for task in settlement {
             task.abort();

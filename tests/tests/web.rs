@@ -1227,6 +1227,9 @@ async fn viewers_chat_in_a_room() {
     b.goto(&format!("{}/@anna/live", i.url)).await;
     reload_free_text(&b, "#chat-state", "Read-only").await;
     assert!(b.try_find("#chat-form").await.is_none(), "guests read only");
+    // She counts him as a guest while he is here.
+    let audience = reload_free_text(&b, "#audience", "1 guest").await;
+    assert_eq!(audience, "0 watching · 1 guest");
     say("Welcome, everyone").await;
     let line = reload_free_text(&b, "#chat-lines", "Welcome").await;
     assert_eq!(line, "anna Welcome, everyone");
@@ -1234,8 +1237,25 @@ async fn viewers_chat_in_a_room() {
     livestars_e2e::sign_up(&http, &i.url, "vic").await;
     sign_in_page(&b, &i.url, "vic").await;
     b.goto(&format!("{}/@anna/live", i.url)).await;
-    // The backlog arrives with the welcome.
+    // The backlog arrives with the welcome; he is counted as a viewer now, not a guest, and
+    // the directory ranks her room by it.
     reload_free_text(&b, "#chat-lines", "Welcome").await;
+    assert_eq!(
+        reload_free_text(&b, "#audience", "1 watching").await,
+        "1 watching"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, r) = api(&http, http.get(format!("{}/api/rooms/{room}", i.url))).await;
+        if r["viewer_count"] == 1 && r["guest_count"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "counts never stored: {r}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     b.find("#chat-form:not([hidden])").await;
     b.fill("#chat-text", "Hi <b>anna</b>").await;
     b.click("#chat-send").await;

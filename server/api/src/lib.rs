@@ -352,6 +352,11 @@ pub enum ServerFrame {
     },
     Chat(ChatLine),
     Tip(TipEvent),
+    /// Who is in the room now: signed-in accounts (once each) and anonymous guests.
+    Presence {
+        viewers: i32,
+        guests: i32,
+    },
     Pong,
     /// Something the client sent was refused; the connection stays open.
     Error {

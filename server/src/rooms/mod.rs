@@ -290,3 +290,28 @@ pub use crate::shows::end_show_of;
 pub fn exists(conn: &mut DbConnection, id: i64) -> Result<bool, diesel::result::Error> {
     diesel::select(diesel::dsl::exists(rooms::table.find(id))).get_result(conn)
 }
+
+/// Store rooms' audience counts (room id, signed-in viewers, guests), as the room sockets of
+/// this process count them; the directory ranks by them.
+pub fn set_counts(conn: &mut DbConnection, counts: &[(i64, i32, i32)]) -> Result<(), RoomError> {
+    for &(id, viewers, guests) in counts {
+        let n = diesel::update(rooms::table.find(id))
+            .set((
+                rooms::viewer_count.eq(viewers),
+                rooms::guest_count.eq(guests),
+            ))
+            .execute(conn)?;
+        if n == 1 {
+            crate::events::record(crate::events::Event::AudienceChanged { room_id: id });
+        }
+    }
+    Ok(())
+}
+
+/// Rooms still showing an audience: after a restart no socket is open, so they are stale.
+pub fn with_audience(conn: &mut DbConnection) -> Result<Vec<i64>, RoomError> {
+    Ok(rooms::table
+        .filter(rooms::viewer_count.gt(0).or(rooms::guest_count.gt(0)))
+        .select(rooms::id)
+        .load(conn)?)
+}

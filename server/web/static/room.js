@@ -57,6 +57,9 @@ function connect() {
       show(f);
     } else if (f.type === "tip") {
       showTip(f);
+    } else if (f.type === "presence") {
+      const guests = f.guests > 0 ? ` · ${f.guests} guest${f.guests === 1 ? "" : "s"}` : "";
+      document.getElementById("audience").textContent = `${f.viewers} watching${guests}`;
     } else if (f.type === "error") {
       state.textContent = f.message;
       state.classList.add("error");

@@ -98,6 +98,8 @@ pub async fn socket(
         if session.text(welcome).await.is_err() {
             return;
         }
+        // In the room (and counted) while this task runs.
+        let _presence = state.events.join(room_id, user.as_ref().map(|u| u.id));
         let mut ping = tokio::time::interval(PING_EVERY);
         let mut unanswered = 0u32;
         let reason = loop {
@@ -106,6 +108,9 @@ pub async fn socket(
                     let frame = match ev {
                         Ok(RoomEvent::Chat(line)) => encode(ServerFrame::Chat(line)),
                         Ok(RoomEvent::Tip(tip)) => encode(ServerFrame::Tip(tip)),
+                        Ok(RoomEvent::Presence { viewers, guests, .. }) => {
+                            encode(ServerFrame::Presence { viewers, guests })
+                        }
                         // Too slow to keep up: what it missed is in the backlog on reconnect.
                         Err(RecvError::Lagged(_)) => break Some(CloseReason {
                             code: CloseCode::Again,
