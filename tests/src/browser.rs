@@ -20,6 +20,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const MAX_BROWSERS: usize = 1;
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// Marks the current document when clicking `arguments[0]` will load another one: a link to
+/// another page, or a submit button of a form that posts to the server (the forms that scripts
+/// handle have no `action`).
+const MARK_IF_NAVIGATING: &str = "const e = document.querySelector(arguments[0]); \
+    if (!e) return false; \
+    const a = e.closest('a[href]'); \
+    const link = a && !a.getAttribute('href').startsWith('#'); \
+    const submit = !!e.closest('form[action]') && e.type === 'submit'; \
+    if (link || submit) { window.__lsOld = true; return true; } \
+    return false;";
+
 fn gate() -> Arc<Semaphore> {
     static GATE: OnceLock<Arc<Semaphore>> = OnceLock::new();
     GATE.get_or_init(|| Arc::new(Semaphore::new(MAX_BROWSERS)))
@@ -372,21 +383,36 @@ impl Browser {
             .await;
     }
 
-    /// Click the first element matching `css`, then wait until the page has loaded.
+    /// Click the first element matching `css`, then wait until the page has loaded. A click
+    /// that navigates (a link, or submitting a form that posts to the server) waits for the new
+    /// document: the old one is marked before the click, so a page that is still the old one
+    /// is never read as the answer.
     pub async fn click(&self, css: &str) {
+        let navigates = self
+            .try_cmd(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({ "script": MARK_IF_NAVIGATING, "args": [css] }),
+            )
+            .await
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         self.on_element(css, &[("click", json!({}))]).await;
         let deadline = Instant::now() + Duration::from_secs(10);
+        let check = if navigates {
+            "return window.__lsOld === undefined && document.readyState === 'complete'"
+        } else {
+            "return document.readyState === 'complete'"
+        };
         loop {
             let ready = self
                 .try_cmd(
                     reqwest::Method::POST,
                     "/execute/sync",
-                    json!({ "script": "return document.readyState", "args": [] }),
+                    json!({ "script": check, "args": [] }),
                 )
                 .await;
-            if ready.as_ref().and_then(Value::as_str) == Some("complete")
-                || Instant::now() > deadline
-            {
+            if ready.as_ref().and_then(Value::as_bool) == Some(true) || Instant::now() > deadline {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
