@@ -53,29 +53,50 @@ pub async fn upload(
         .await?;
     let dir = storage::dir(&state.config.data_dir);
     let limit = state.config.iddoc_max_bytes;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<web::Bytes>>(8);
-    let writer = tokio::task::spawn_blocking(move || {
-        storage::store_encrypted(&dir, &recipients, limit, || rx.blocking_recv())
-    });
-    forward(&mut payload, tx).await;
+    let retention = state.config.retention().map_err(ApiError::internal)?;
+    store_and_record(
+        &state,
+        &mut payload,
+        move |mut rx| storage::store_encrypted(&dir, &recipients, limit, || rx.blocking_recv()),
+        |stored| stored.storage_key.clone(),
+        move |conn, stored| iddocs::record_upload(conn, &user, &stored, &texts, retention, per_day),
+    )
+    .await
+}
+
+/// Stream the request body into `store` (blocking: it writes the ciphertext file), then
+/// `record` what it stored in a write transaction. A file whose record is refused is removed.
+async fn store_and_record<S: Send + 'static>(
+    state: &AppState,
+    payload: &mut web::Payload,
+    store: impl FnOnce(Chunks) -> Result<S, storage::UploadError> + Send + 'static,
+    key_of: impl FnOnce(&S) -> String,
+    record: impl FnOnce(
+            &mut crate::db::DbConnection,
+            S,
+        ) -> Result<(IdDocument, iddocs::Aftermath), iddocs::IdDocError>
+        + Send
+        + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<web::Bytes>>(8);
+    let writer = tokio::task::spawn_blocking(move || store(rx));
+    forward(payload, tx).await;
     let stored = writer
         .await
         .map_err(ApiError::internal)?
         .map_err(iddocs::IdDocError::from)?;
-    let key = stored.storage_key.clone();
-    let retention = state.config.retention().map_err(ApiError::internal)?;
-    let result = state
-        .db
-        .write(move |conn| iddocs::record_upload(conn, &user, &stored, &texts, retention, per_day))
-        .await;
-    match result {
+    let key = key_of(&stored);
+    match state.db.write(move |conn| record(conn, stored)).await {
         Ok((doc, _)) => Ok(HttpResponse::Created().json(doc)),
         Err(e) => {
-            remove_unrecorded(&state, key).await;
+            remove_unrecorded(state, key).await;
             Err(e.into())
         }
     }
 }
+
+/// The request body's chunks, as a blocking writer receives them.
+type Chunks = tokio::sync::mpsc::Receiver<std::io::Result<web::Bytes>>;
 
 /// The recipients a model's browser seals her document to, and the size limit.
 #[utoipa::path(get, path = "/api/iddocs/recipients", tag = "iddocs",
@@ -188,30 +209,17 @@ pub async fn upload_sealed(
     iddocs::check_sealed(&envelope, &current)?;
     let dir = storage::dir(&state.config.data_dir);
     let limit = state.config.iddoc_max_bytes;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<web::Bytes>>(8);
-    let writer = tokio::task::spawn_blocking(move || {
-        storage::store_sealed(&dir, limit, || rx.blocking_recv())
-    });
-    forward(&mut payload, tx).await;
-    let file = writer
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(iddocs::IdDocError::from)?;
-    let key = file.storage_key.clone();
     let retention = state.config.retention().map_err(ApiError::internal)?;
-    let result = state
-        .db
-        .write(move |conn| {
+    store_and_record(
+        &state,
+        &mut payload,
+        move |mut rx| storage::store_sealed(&dir, limit, || rx.blocking_recv()),
+        |file| file.storage_key.clone(),
+        move |conn, file| {
             iddocs::record_sealed_upload(conn, &user, file, envelope, retention, per_day)
-        })
-        .await;
-    match result {
-        Ok((doc, _)) => Ok(HttpResponse::Created().json(doc)),
-        Err(e) => {
-            remove_unrecorded(&state, key).await;
-            Err(e.into())
-        }
-    }
+        },
+    )
+    .await
 }
 
 /// Pass the request body to a blocking writer, chunk by chunk; a broken body is passed on as an
