@@ -260,16 +260,6 @@ async fn expired_sessions_stop_working(app: TestApp) {
     assert_eq!(n, 1);
 }
 
-async fn delete_me(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
-    app.client
-        .delete(app.url("/api/me"))
-        .bearer_auth(token)
-        .json(&json!({ "password": password }))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn deleting_an_account_removes_her_and_keeps_her_name(app: TestApp) {
     let (m, room) = app.verified_model("dora").await;
     let r = app
@@ -282,7 +272,7 @@ async fn deleting_an_account_removes_her_and_keeps_her_name(app: TestApp) {
     assert_eq!(r.status(), 200);
     // A wrong password changes nothing.
     assert_error(
-        delete_me(&app, &m.token, "not her password").await,
+        app.delete_me(&m.token, "not her password").await,
         401,
         "bad_credentials",
     )
@@ -315,7 +305,7 @@ async fn deleting_an_account_removes_her_and_keeps_her_name(app: TestApp) {
         .iter()
         .any(|d| d["model"] == "dora"));
 
-    let r = delete_me(&app, &m.token, "a long enough password").await;
+    let r = app.delete_me(&m.token, "a long enough password").await;
     assert_eq!(r.status(), 204);
     // Her session, profile and room are gone; she cannot sign in again.
     assert_eq!(app.get("/api/me", Some(&m.token)).await.status(), 401);

@@ -122,14 +122,7 @@ async fn a_deleted_account_takes_its_lines(app: TestApp) {
             201
         );
     }
-    let r = app
-        .client
-        .delete(app.url("/api/me"))
-        .bearer_auth(&wes.token)
-        .json(&json!({"password": "a long enough password"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete_me(&wes.token, "a long enough password").await;
     assert_eq!(r.status(), 204);
     let left = lines(&app, room, None).await;
     assert_eq!(left.len(), 1);

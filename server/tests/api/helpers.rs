@@ -173,6 +173,17 @@ impl TestApp {
     }
 
     /// Sign up and sign in a viewer.
+    /// `DELETE /api/me`, confirmed with `password`.
+    pub async fn delete_me(&self, token: &str, password: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url("/api/me"))
+            .bearer_auth(token)
+            .json(&json!({ "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn viewer(&self, username: &str) -> User {
         let password = "a long enough password";
         let r = self

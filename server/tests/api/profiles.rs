@@ -336,14 +336,7 @@ async fn viewers_follow_local_models(app: TestApp) {
         json!({"following": false, "followers": 1})
     );
     // A viewer who deletes her account follows nobody any more.
-    let r = app
-        .client
-        .delete(app.url("/api/me"))
-        .bearer_auth(&wes.token)
-        .json(&json!({"password": "a long enough password"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete_me(&wes.token, "a long enough password").await;
     assert_eq!(r.status(), 204);
     let r = follow(&app, &vic.token, "ana", true).await;
     assert_eq!(
